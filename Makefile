@@ -1,0 +1,71 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both first run `setup`, which installs what is missing and is a no-op when nothing changed:
+#   - a virtualenv in .venv with the exact, hash-checked versions of requirements/dev.lock
+#     (Poetry itself included, for `poetry build`), and this package in editable mode;
+#   - the JVM jars from Maven Central, with Maven, into the git-ignored .jars/ (cached after the
+#     first time, so later runs work offline).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+JARS := .jars
+STAMP := $(VENV)/.installed
+
+.PHONY: setup jars test test-fast lint demo bench lock build clean kafka
+
+setup: $(STAMP) $(JARS)/spark/.fetched $(JARS)/kafka/.fetched
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=/path/to/python3.11)")'
+	@command -v java >/dev/null || { echo "Java 17 is required (Spark and Kafka run on the JVM)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+jars: $(JARS)/spark/.fetched $(JARS)/kafka/.fetched
+
+$(JARS)/spark/.fetched: jvm/spark-connectors/pom.xml
+	@command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+	rm -rf $(JARS)/spark
+	mvn -q -B -f jvm/spark-connectors/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(JARS)/spark
+	touch $@
+
+$(JARS)/kafka/.fetched: jvm/kafka-broker/pom.xml
+	@command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+	rm -rf $(JARS)/kafka
+	mvn -q -B -f jvm/kafka-broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+# The test command of the README: lint, types, then the whole suite.
+test: lint
+	$(BIN)/pytest
+
+# The quick loop while developing: no slow tests, no broker.
+test-fast: setup
+	$(BIN)/pytest -m "not slow and not kafka"
+
+demo: setup
+	$(BIN)/ad-pipeline --env local demo
+
+build: setup
+	$(BIN)/poetry build --format wheel
+
+# Re-pin requirements/dev.lock after changing dependencies in pyproject.toml.
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile pyproject.toml --group dev --constraint requirements/constraints.txt \
+	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header \
+	  -o requirements/dev.lock
+
+# Start the local Kafka broker by hand (Ctrl-C stops it).
+kafka: setup
+	$(BIN)/ad-pipeline kafka-broker
+
+clean:
+	rm -rf $(VENV) $(JARS) .pipeline dist .pytest_cache .mypy_cache .ruff_cache

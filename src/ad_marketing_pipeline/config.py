@@ -1,0 +1,488 @@
+"""Typed configuration of the whole pipeline, parsed once at the entry point.
+
+Sources, lowest precedence first: `conf/<env>.yml` (or `--conf FILE`), environment variables
+`AD_PIPELINE__<SECTION>__<KEY>=value` (double underscores between levels), then `--set key=value`
+flags. Values are YAML scalars (`--set source.max_offsets_per_trigger=5000`). Invalid
+configuration raises `ConfigError` naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ad_marketing_pipeline.errors import ConfigError
+
+ENV_PREFIX = "AD_PIPELINE__"
+CONF_DIR_VARIABLE = "AD_PIPELINE_CONF_DIR"
+_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_SECRET_KEY_WORDS = ("password", "secret", "connection_string", "token")
+
+Identifier = Annotated[str, Field(pattern=_IDENTIFIER)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TableNames(_Frozen):
+    """Table names inside the configured catalog and schema (the layer is the name prefix)."""
+
+    bronze_events: Identifier = "bronze_ad_events"
+    silver_events: Identifier = "silver_ad_events"
+    silver_quarantine: Identifier = "silver_quarantine"
+    ops_streaming_progress: Identifier = "ops_streaming_progress"
+    ops_data_quality: Identifier = "ops_data_quality"
+    gold_advertiser_spend: Identifier = "gold_advertiser_spend"
+    gold_hourly_spend: Identifier = "gold_hourly_spend"
+    gold_daily_spend: Identifier = "gold_daily_spend"
+    gold_monthly_spend: Identifier = "gold_monthly_spend"
+    gold_latest_serving_status: Identifier = "gold_latest_serving_status"
+    gold_latest_changed_budgets: Identifier = "gold_latest_changed_budgets"
+    gold_hourly_average_budget: Identifier = "gold_hourly_average_budget"
+    gold_combined_spend_budget: Identifier = "gold_combined_spend_budget"
+    gold_aggregated_advertiser_spend: Identifier = "gold_aggregated_advertiser_spend"
+    gold_fact_conversions: Identifier = "gold_fact_conversions"
+    gold_fact_ad_performance: Identifier = "gold_fact_ad_performance"
+    gold_attribution: Identifier = "gold_attribution"
+    gold_attribution_comparison: Identifier = "gold_attribution_comparison"
+    gold_channel_performance: Identifier = "gold_channel_performance"
+
+
+class PathsConfig(_Frozen):
+    """Where the pipeline keeps its files. Relative paths are under `root`; `root` itself is
+    relative to the working directory unless absolute or a URI (`dbfs:/`, `abfss://`, ...)."""
+
+    root: str = ".pipeline"
+    warehouse: str = "warehouse"
+    landing: str = "landing"
+    checkpoints: str = "checkpoints"
+
+
+class FilesSource(_Frozen):
+    """JSON-lines files dropped in the landing folder (Auto Loader on Databricks)."""
+
+    kind: Literal["files"] = "files"
+    path: str | None = Field(default=None, description="defaults to paths.landing")
+    file_pattern: str = "*.jsonl"
+    max_files_per_trigger: PositiveInt | None = None
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSource(_Frozen):
+    """An Apache Kafka topic (or topics, or a pattern)."""
+
+    kind: Literal["kafka"]
+    bootstrap_servers: Annotated[str, Field(min_length=1)]
+    topics: list[str] = Field(default_factory=list)
+    topic_pattern: str | None = None
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: PositiveInt | None = None
+    fail_on_data_loss: bool = True
+    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: KafkaSaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_env: str = "KAFKA_SASL_PASSWORD"
+    options: dict[str, str] = Field(default_factory=dict, description="extra kafka.* options")
+
+    @model_validator(mode="after")
+    def _one_subscription(self) -> KafkaSource:
+        if bool(self.topics) == bool(self.topic_pattern):
+            raise ValueError("set exactly one of topics (a list) or topic_pattern (a regex)")
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism and "
+                "sasl_username (the password comes from sasl_password or its env variable)"
+            )
+        return self
+
+
+class EventHubsConnectionString(_Frozen):
+    """Event Hubs auth with a connection string (SASL PLAIN, user `$ConnectionString`)."""
+
+    mode: Literal["connection_string"]
+    connection_string: SecretStr | None = None
+    secret_scope: str | None = None
+    secret_key: str = "eventhubs-connection-string"
+    env_var: str = "EVENTHUBS_CONNECTION_STRING"
+
+
+class EventHubsServicePrincipal(_Frozen):
+    """Event Hubs auth as an Entra ID service principal (OAUTHBEARER, client credentials)."""
+
+    mode: Literal["service_principal"]
+    tenant_id: Annotated[str, Field(min_length=1)]
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: SecretStr | None = None
+    secret_scope: str | None = None
+    secret_key: str = "eventhubs-client-secret"
+    env_var: str = "EVENTHUBS_CLIENT_SECRET"
+
+
+EventHubsAuth = Annotated[
+    EventHubsConnectionString | EventHubsServicePrincipal, Field(discriminator="mode")
+]
+
+
+class EventHubsSource(_Frozen):
+    """Azure Event Hubs read through its Kafka-compatible endpoint (port 9093)."""
+
+    kind: Literal["eventhubs"]
+    namespace: Annotated[str, Field(min_length=1, description="name or host name")]
+    event_hub: Annotated[str, Field(min_length=1)]
+    consumer_group: str = "$Default"
+    auth: EventHubsAuth
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: PositiveInt | None = None
+    fail_on_data_loss: bool = True
+    # Kafka client settings Microsoft recommends for Event Hubs' Kafka endpoint.
+    request_timeout_ms: PositiveInt = 60_000
+    session_timeout_ms: PositiveInt = 30_000
+    metadata_max_age_ms: PositiveInt = 180_000
+    connections_max_idle_ms: PositiveInt = 180_000
+
+
+SourceConfig = Annotated[FilesSource | KafkaSource | EventHubsSource, Field(discriminator="kind")]
+
+
+class TriggerConfig(_Frozen):
+    """`available_now` processes what is there and stops (schedules); `processing_time` runs on."""
+
+    mode: Literal["available_now", "processing_time"] = "available_now"
+    processing_time: str = "10 seconds"
+
+    @field_validator("processing_time")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\s+(milliseconds?|seconds?|minutes?|hours?)", value.strip()):
+            raise ValueError("expected an interval such as '10 seconds' or '1 minute'")
+        return value.strip()
+
+
+class BudgetPolicy(_Frozen):
+    """How budgets apply: per day or month, in a time zone; and what no known budget means."""
+
+    period: Literal["day", "month"] = "day"
+    timezone: str = "UTC"
+    missing_budget: Literal["serve", "block"] = Field(
+        default="serve",
+        description="serve: an advertiser with no known budget can serve; block: it cannot",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "expected an IANA time zone such as 'UTC' or 'Europe/Berlin'"
+            ) from None
+        return value
+
+
+class QualityConfig(_Frozen):
+    """Silver's validation limits."""
+
+    max_future_skew_minutes: NonNegativeInt = 15
+    max_event_age_days: PositiveInt | None = Field(
+        default=None, description="older events are quarantined; null keeps any age"
+    )
+    max_payload_bytes: PositiveInt = 102_400
+
+
+class ChannelRule(_Frozen):
+    """Maps touches whose source/medium/platform match these regexes (case-insensitive) to a
+    channel. User rules are tried before the default grouping."""
+
+    channel: Annotated[str, Field(min_length=1)]
+    source: str | None = None
+    medium: str | None = None
+    platform: str | None = None
+
+    @model_validator(mode="after")
+    def _has_matcher(self) -> ChannelRule:
+        patterns = [p for p in (self.source, self.medium, self.platform) if p is not None]
+        if not patterns:
+            raise ValueError("a channel rule needs at least one of source, medium, platform")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a valid regex: {error}") from None
+        return self
+
+
+class AttributionConfig(_Frozen):
+    """Sessions, conversion paths and attribution models."""
+
+    lookback_days: PositiveInt = 14
+    session_timeout_minutes: PositiveInt = 30
+    time_decay_half_life_days: PositiveFloat = 7.0
+    position_based_weights: tuple[float, float, float] = (0.4, 0.2, 0.4)
+    max_path_length: PositiveInt | None = None
+    collapse_repeated_channels: bool = True
+    drop_direct_unless_only: bool = False
+    markov_window_days: PositiveInt = 90
+    channel_rules: list[ChannelRule] = Field(default_factory=list)
+
+    @field_validator("position_based_weights")
+    @classmethod
+    def _weights_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(weight < 0 for weight in value) or abs(sum(value) - 1.0) > 1e-9:
+            raise ValueError(
+                "expected three non-negative weights (first, middle, last) summing to 1"
+            )
+        return value
+
+
+class SparkSettings(_Frozen):
+    """The local Spark session (ignored on Databricks, which provides its own)."""
+
+    master: str = "local[*]"
+    app_name: str = "ad-marketing-pipeline"
+    shuffle_partitions: PositiveInt = 4
+    driver_memory: str = "2g"
+    jars_dir: str | None = Field(
+        default=".jars/spark",
+        description="folder of the Delta and Kafka jars (`make jars`); when missing, Spark "
+        "downloads the same Maven coordinates itself",
+    )
+    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
+
+
+class PipelineConfig(_Frozen):
+    """Everything a run needs; built by `load_config`, passed down as one object."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
+    env: Annotated[str, Field(min_length=1)]
+    catalog: Annotated[str, Field(pattern=_IDENTIFIER)] | None = None
+    schema_name: Annotated[str, Field(alias="schema", pattern=_IDENTIFIER)]
+    tables: TableNames = TableNames()
+    paths: PathsConfig = PathsConfig()
+    source: SourceConfig = FilesSource()
+    trigger: TriggerConfig = TriggerConfig()
+    budget: BudgetPolicy = BudgetPolicy()
+    quality: QualityConfig = QualityConfig()
+    attribution: AttributionConfig = AttributionConfig()
+    spark: SparkSettings = SparkSettings()
+
+    @property
+    def namespace(self) -> str:
+        """`catalog.schema` on Unity Catalog, `schema` locally."""
+        return f"{self.catalog}.{self.schema_name}" if self.catalog else self.schema_name
+
+    def table(self, name: str) -> str:
+        """Fully qualified name of a table by its key in `tables` (e.g. 'bronze_events')."""
+        return f"{self.namespace}.{getattr(self.tables, name)}"
+
+    def path(self, name: Literal["warehouse", "landing", "checkpoints"]) -> str:
+        """An absolute path or URI of one of the configured folders."""
+        return join_path(self.paths.root, getattr(self.paths, name))
+
+    def checkpoint(self, query_name: str) -> str:
+        """The checkpoint location of one streaming query."""
+        return join_path(self.path("checkpoints"), query_name)
+
+    @property
+    def landing_path(self) -> str:
+        if isinstance(self.source, FilesSource) and self.source.path:
+            return join_path(self.paths.root, self.source.path)
+        return self.path("landing")
+
+
+def _is_absolute(path: str) -> bool:
+    return path.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) is not None
+
+
+def join_path(base: str, path: str) -> str:
+    """`path` if absolute or a URI, otherwise `path` under `base`."""
+    if _is_absolute(path):
+        return path
+    return f"{base.rstrip('/')}/{path}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+
+def _set_dotted(data: dict[str, Any], dotted_key: str, value: Any) -> None:
+    parts = [part for part in dotted_key.split(".") if part]
+    if not parts:
+        raise ConfigError(f"override {dotted_key!r} has no key")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _parse_scalar(key: str, text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text.strip() else text
+    except yaml.YAMLError:
+        raise ConfigError(f"{key}: value {text!r} is not a valid YAML scalar") from None
+
+
+def parse_override(assignment: str) -> tuple[str, Any]:
+    """`key.path=value` as (key path, YAML-typed value)."""
+    key, separator, text = assignment.partition("=")
+    if not separator or not key.strip():
+        raise ConfigError(f"override {assignment!r} must look like section.key=value")
+    return key.strip(), _parse_scalar(key.strip(), text)
+
+
+def _environment_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any]]:
+    overrides = []
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX):
+            key = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            overrides.append((key, _parse_scalar(name, environ[name])))
+    return overrides
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} does not exist (pass --conf FILE, or --env NAME with "
+            f"conf/NAME.yml in the working directory or in ${CONF_DIR_VARIABLE})"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def _child(node: Any, part: int | str) -> tuple[bool, Any]:
+    if isinstance(node, dict) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
+
+
+def _input_key_path(data: Any, location: Sequence[int | str]) -> tuple[str, Any, bool]:
+    """The user's key path for an error location (dropping union tags pydantic inserts), the
+    value found there, and whether it was found."""
+    parts: list[str] = []
+    node: Any = data
+    found = True
+    for part in location:
+        present, child = _child(node, part)
+        if present:
+            parts.append(str(part))
+            node = child
+        elif (
+            isinstance(node, dict)
+            and isinstance(part, str)
+            and node.get("kind", node.get("mode")) == part
+        ):
+            continue  # the discriminator tag of a union member
+        else:
+            parts.append(str(part))
+            found = False
+            node = None
+    return ".".join(parts), node, found
+
+
+def _describe(key: str, value: Any, found: bool) -> str:
+    if not found:
+        return "missing"
+    if any(word in key.lower() for word in _SECRET_KEY_WORDS):
+        return "'**********'"
+    return repr(value)
+
+
+def config_error_from(error: ValidationError, data: Mapping[str, Any], origin: str) -> ConfigError:
+    """A `ConfigError` naming each bad key, its value and what is allowed."""
+    lines = []
+    for issue in error.errors():
+        key, value, found = _input_key_path(data, issue["loc"])
+        message = issue["msg"].removeprefix("Value error, ")
+        if issue["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see conf/local.yml for every key)"
+        lines.append(f"  {key or '<top level>'}: {message} (got {_describe(key, value, found)})")
+    return ConfigError(f"invalid configuration from {origin}:\n" + "\n".join(lines))
+
+
+def resolve_conf_file(
+    env: str, conf_file: str | Path | None, environ: Mapping[str, str], cwd: Path
+) -> Path:
+    """The YAML file to read: `--conf` if given, else conf/<env>.yml."""
+    if conf_file is not None:
+        return Path(conf_file)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", env):
+        raise ConfigError(f"env {env!r} must be a plain name such as local, dev or prod")
+    conf_dir = Path(environ.get(CONF_DIR_VARIABLE, cwd / "conf"))
+    return conf_dir / f"{env}.yml"
+
+
+def load_config(
+    env: str = "local",
+    *,
+    conf_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> PipelineConfig:
+    """Read conf/<env>.yml (or `conf_file`), apply environment and flag overrides, validate."""
+    environ = environ or {}
+    cwd = cwd or Path.cwd()
+    path = resolve_conf_file(env, conf_file, environ, cwd)
+    data = _read_yaml(path)
+    data.setdefault("env", env)
+    for key, value in _environment_overrides(environ):
+        _set_dotted(data, key, value)
+    for assignment in overrides:
+        _set_dotted(data, *parse_override(assignment))
+    paths = data.get("paths")
+    if isinstance(paths, dict) and isinstance(paths.get("root"), str):
+        paths["root"] = join_path(str(cwd), paths["root"])
+    elif paths is None or isinstance(paths, dict):
+        data.setdefault("paths", {}).setdefault("root", join_path(str(cwd), PathsConfig().root))
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as error:
+        raise config_error_from(error, data, str(path)) from None
+
+
+def redacted_dump(config: PipelineConfig) -> dict[str, Any]:
+    """The configuration as plain data for printing; secrets show as '**********'."""
+    dumped: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
+    return dumped
