@@ -433,7 +433,10 @@ def config_error_from(error: ValidationError, data: Mapping[str, Any], origin: s
     """A `ConfigError` naming each bad key, its value and what is allowed."""
     lines = []
     for issue in error.errors():
-        key, value, found = _input_key_path(data, issue["loc"])
+        location = tuple(issue["loc"])
+        if issue["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            location += (str(issue.get("ctx", {}).get("discriminator", "")).strip("'"),)
+        key, value, found = _input_key_path(data, location)
         message = issue["msg"].removeprefix("Value error, ")
         if issue["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see conf/local.yml for every key)"
