@@ -57,10 +57,10 @@ build: setup
 	$(BIN)/poetry build --format wheel
 
 # Re-pin requirements/dev.lock after changing dependencies in pyproject.toml.
-lock:
-	$(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv pip compile pyproject.toml --group dev --constraint requirements/constraints.txt \
-	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header \
+# uv is itself pinned in the lock, so this needs `make setup` once.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --group dev --constraint requirements/constraints.txt \
+	  --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	  -o requirements/dev.lock
 
 # Start the local Kafka broker by hand (Ctrl-C stops it).

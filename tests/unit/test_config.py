@@ -162,7 +162,12 @@ def test_printed_configuration_shows_no_secret(tmp_path: Path) -> None:
     assert isinstance(config.source.auth, EventHubsConnectionString)
     assert config.source.auth.connection_string is not None
     assert config.source.auth.connection_string.get_secret_value() == SECRET
-    for printed in (str(config), repr(config), config.model_dump_json(), str(redacted_dump(config))):
+    for printed in (
+        str(config),
+        repr(config),
+        config.model_dump_json(),
+        str(redacted_dump(config)),
+    ):
         assert "TOP-SECRET-VALUE" not in printed
     assert redacted_dump(config)["source"]["auth"]["connection_string"] == "**********"
 

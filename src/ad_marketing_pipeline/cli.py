@@ -1,0 +1,277 @@
+"""`ad-pipeline`: the command line. It parses flags and configuration once, then calls the
+package's entry points; every command takes `--env/--conf/--set` the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from ad_marketing_pipeline import __version__
+from ad_marketing_pipeline.config import PipelineConfig, load_config, redacted_dump
+from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.local_kafka import serve
+from ad_marketing_pipeline.spark import get_spark
+
+console = Console(stderr=True)
+LAYERS = ("bronze", "silver", "gold", "attribution")
+
+
+def _config_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    group = options.add_argument_group("configuration")
+    group.add_argument("--env", default="local", help="reads conf/ENV.yml (default: local)")
+    group.add_argument("--conf", metavar="FILE", help="read this YAML file instead of conf/ENV.yml")
+    group.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one setting, e.g. --set source.kind=kafka (repeatable)",
+    )
+    group.add_argument("--root", help="folder for all local state (same as --set paths.root=...)")
+    group.add_argument("--catalog", help="Unity Catalog catalog (same as --set catalog=...)")
+    group.add_argument("--schema", help="schema of the tables (same as --set schema=...)")
+    return options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ad-pipeline",
+        description="Ad-marketing medallion lakehouse on Spark and Delta Lake: "
+        "landing files / Kafka / Event Hubs -> Bronze -> Silver -> Gold -> attribution.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_config_options()]
+
+    generate = commands.add_parser(
+        "generate",
+        parents=common,
+        help="write realistic synthetic events as JSON-lines landing files",
+        description="Write synthetic events (every event type, advertisers with budgets, "
+        "multi-touch user journeys, conversions, cancellations, refunds, and a share of "
+        "malformed and duplicate records) as JSON-lines files. The same --seed gives the "
+        "same bytes.",
+    )
+    generate.add_argument("--out", help="landing folder (default: the configured landing path)")
+    generate.add_argument("--events", type=int, default=200_000, help="lines to write")
+    generate.add_argument("--advertisers", type=int, default=50)
+    generate.add_argument("--days", type=int, default=30, help="days of event time")
+    generate.add_argument(
+        "--start",
+        type=_utc_datetime,
+        default=datetime(2024, 1, 1, tzinfo=UTC),
+        help="first event time, ISO-8601 (default 2024-01-01T00:00:00Z)",
+    )
+    generate.add_argument("--seed", type=int, default=7)
+    generate.add_argument("--malformed-share", type=float, default=0.01)
+    generate.add_argument("--duplicate-share", type=float, default=0.01)
+    generate.add_argument("--events-per-file", type=int, default=20_000)
+
+    run = commands.add_parser(
+        "run",
+        parents=common,
+        help="run pipeline layers once (availableNow) or continuously",
+        description="Run the layers in order: bronze, silver, gold, attribution.",
+    )
+    run.add_argument(
+        "--layers",
+        type=_layers,
+        default=LAYERS,
+        help=f"comma-separated subset of {','.join(LAYERS)} (default: all)",
+    )
+    run.add_argument("--trigger", choices=("once", "continuous"), default="once")
+
+    sql = commands.add_parser(
+        "sql",
+        parents=common,
+        help="run a SQL query against the pipeline's tables",
+        description="Run SQL with the configured schema as the current one, so tables are "
+        "addressed by their bare names (e.g. SELECT * FROM gold_latest_serving_status).",
+    )
+    sql.add_argument("query", nargs="?", help="the SQL text")
+    sql.add_argument("--table", help="show the rows of this table instead of a query")
+    sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    sql.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    commands.add_parser(
+        "provision",
+        parents=common,
+        help="create the schema and the pipeline's folders",
+        description="Create the configured schema (and catalog folders locally); idempotent.",
+    )
+    commands.add_parser(
+        "demo",
+        parents=common,
+        help="the whole pipeline on generated landing files into local Delta tables",
+    )
+    commands.add_parser(
+        "config",
+        parents=common,
+        help="print the effective configuration (secrets redacted)",
+    )
+    broker = commands.add_parser(
+        "kafka-broker",
+        help="start a local Apache Kafka broker (KRaft) until Ctrl-C",
+        description="Start the local Kafka broker from the jars `make jars` fetched.",
+    )
+    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--jars", default=".jars/kafka", help="broker jars folder")
+    broker.add_argument("--work-dir", default=".pipeline/kafka", help="broker data folder")
+    return parser
+
+
+def _utc_datetime(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _layers(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [layer for layer in chosen if layer not in LAYERS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"layers must be among {', '.join(LAYERS)}")
+    return tuple(layer for layer in LAYERS if layer in chosen)
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The typed configuration: file, then environment variables, then flags."""
+    overrides = list(args.overrides)
+    for flag, key in (("root", "paths.root"), ("catalog", "catalog"), ("schema", "schema")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return load_config(args.env, conf_file=args.conf, overrides=overrides, environ=os.environ)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    settings = GeneratorSettings(
+        events=args.events,
+        advertisers=args.advertisers,
+        days=args.days,
+        start=args.start,
+        seed=args.seed,
+        malformed_share=args.malformed_share,
+        duplicate_share=args.duplicate_share,
+        events_per_file=args.events_per_file,
+    )
+    out_dir = Path(args.out) if args.out else Path(config.landing_path)
+    with _progress() as progress:
+        task = progress.add_task("generating events", total=settings.events)
+        summary = write_landing_files(
+            settings, out_dir, on_progress=lambda n: progress.advance(task, n)
+        )
+    print(json.dumps(summary.to_dict(), indent=2, default=str))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    if bool(args.query) == bool(args.table):
+        raise PipelineError("give either a SQL query or --table NAME")
+    config = config_from_args(args)
+    spark = get_spark(config, environ=os.environ)
+    if config.catalog:
+        spark.sql(f"USE CATALOG `{config.catalog}`")
+    spark.sql(f"USE `{config.schema_name}`")
+    frame = spark.table(args.table) if args.table else spark.sql(args.query)
+    rows = frame.limit(args.limit).collect()
+    columns = frame.columns
+    if args.format == "json":
+        for row in rows:
+            print(json.dumps(row.asDict(recursive=True), default=str))
+    elif args.format == "csv":
+        print(",".join(columns))
+        for row in rows:
+            print(",".join("" if value is None else str(value) for value in row))
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("null" if value is None else str(value) for value in row))
+        Console().print(table)
+    return 0
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    spark = get_spark(config, environ=os.environ)
+    if config.catalog:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{config.catalog}`.`{config.schema_name}`")
+    else:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{config.schema_name}`")
+    console.print(f"schema {config.namespace} is ready")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(json.dumps(redacted_dump(config_from_args(args)), indent=2))
+    return 0
+
+
+def cmd_layers_not_built(args: argparse.Namespace) -> int:
+    raise PipelineError(
+        f"'ad-pipeline {args.command}' needs the pipeline layers, which this version does not "
+        "have yet (Bronze, Silver, Gold and attribution are being built; see the README)"
+    )
+
+
+def cmd_kafka_broker(args: argparse.Namespace) -> int:
+    serve(Path(args.jars), Path(args.work_dir), args.port)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": cmd_generate,
+    "run": cmd_layers_not_built,
+    "sql": cmd_sql,
+    "provision": cmd_provision,
+    "demo": cmd_layers_not_built,
+    "config": cmd_config,
+    "kafka-broker": cmd_kafka_broker,
+}
+
+
+def _progress() -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal and os.environ.get("CI") == "true",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script `ad-pipeline`."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PipelineError as error:
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
