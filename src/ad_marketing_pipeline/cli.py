@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,14 +17,37 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from ad_marketing_pipeline import __version__
-from ad_marketing_pipeline.config import PipelineConfig, load_config, redacted_dump
+from ad_marketing_pipeline.config import (
+    EventHubsSource,
+    KafkaSource,
+    PipelineConfig,
+    load_config,
+    redacted_dump,
+)
+from ad_marketing_pipeline.demo import run_demo
+from ad_marketing_pipeline.entrypoints import (
+    LAYERS,
+    Runtime,
+    databricks_secret_reader,
+    prepare_runtime,
+    progress_summary,
+    provision,
+    run_layers,
+)
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
+from ad_marketing_pipeline.io import stream_trigger
 from ad_marketing_pipeline.local_kafka import serve
-from ad_marketing_pipeline.spark import get_spark
+from ad_marketing_pipeline.producer import (
+    eventhubs_client,
+    kafka_producer_config,
+    send_to_eventhubs,
+    send_to_kafka,
+)
+from ad_marketing_pipeline.secrets import with_source_secrets
+from ad_marketing_pipeline.spark import get_spark, running_on_databricks
 
 console = Console(stderr=True)
-LAYERS = ("bronze", "silver", "gold", "attribution")
 
 
 def _config_options() -> argparse.ArgumentParser:
@@ -79,20 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--malformed-share", type=float, default=0.01)
     generate.add_argument("--duplicate-share", type=float, default=0.01)
     generate.add_argument("--events-per-file", type=int, default=20_000)
+    generate.add_argument(
+        "--to",
+        choices=("landing", "kafka", "eventhubs"),
+        default="landing",
+        help="write landing files (default), or send to Kafka / Event Hubs keyed by advertiser",
+    )
+    generate.add_argument(
+        "--from-files",
+        nargs="+",
+        metavar="FILE",
+        help="with --to kafka|eventhubs: send these files' lines instead of generated events",
+    )
+    generate.add_argument("--topic", help="Kafka topic (default: the configured source's first)")
+    generate.add_argument(
+        "--bootstrap-servers", help="Kafka bootstrap servers (default: the configured source's)"
+    )
 
     run = commands.add_parser(
         "run",
         parents=common,
         help="run pipeline layers once (availableNow) or continuously",
-        description="Run the layers in order: bronze, silver, gold, attribution.",
+        description="Run the layers in pipeline order. --trigger once processes what is "
+        "available and stops (availableNow, for schedules); --trigger continuous keeps "
+        "running with the configured processing-time interval, printing each batch's rows, "
+        "rows/s, duration and lag, until Ctrl-C.",
     )
     run.add_argument(
         "--layers",
         type=_layers,
-        default=LAYERS,
+        default=tuple(LAYERS),
         help=f"comma-separated subset of {','.join(LAYERS)} (default: all)",
     )
-    run.add_argument("--trigger", choices=("once", "continuous"), default="once")
+    run.add_argument(
+        "--trigger",
+        choices=("once", "continuous"),
+        default=None,
+        help="default: the configured trigger.mode",
+    )
 
     sql = commands.add_parser(
         "sql",
@@ -112,11 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the schema and the pipeline's folders",
         description="Create the configured schema (and catalog folders locally); idempotent.",
     )
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         parents=common,
         help="the whole pipeline on generated landing files into local Delta tables",
+        description="Generate landing files (unless the landing folder has some), run every "
+        "layer once into local Delta tables under --root, and print a summary.",
     )
+    demo.add_argument("--events", type=int, default=200_000, help="lines to generate")
+    demo.add_argument("--advertisers", type=int, default=50)
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--seed", type=int, default=7)
     commands.add_parser(
         "config",
         parents=common,
@@ -146,6 +199,14 @@ def _layers(text: str) -> tuple[str, ...]:
     return tuple(layer for layer in LAYERS if layer in chosen)
 
 
+def runtime_from_args(args: argparse.Namespace) -> Runtime:
+    """The session and the configuration with its secrets, as every layer command needs."""
+    config = config_from_args(args)
+    spark = get_spark(config, environ=os.environ)
+    reader = databricks_secret_reader(spark) if running_on_databricks(os.environ) else None
+    return prepare_runtime(spark, config, environ=os.environ, secret_reader=reader)
+
+
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The typed configuration: file, then environment variables, then flags."""
     overrides = list(args.overrides)
@@ -161,9 +222,8 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 # ---------------------------------------------------------------------------------------------
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    settings = GeneratorSettings(
+def _generator_settings(args: argparse.Namespace) -> GeneratorSettings:
+    return GeneratorSettings(
         events=args.events,
         advertisers=args.advertisers,
         days=args.days,
@@ -173,13 +233,87 @@ def cmd_generate(args: argparse.Namespace) -> int:
         duplicate_share=args.duplicate_share,
         events_per_file=args.events_per_file,
     )
-    out_dir = Path(args.out) if args.out else Path(config.landing_path)
-    with _progress() as progress:
-        task = progress.add_task("generating events", total=settings.events)
-        summary = write_landing_files(
-            settings, out_dir, on_progress=lambda n: progress.advance(task, n)
+
+
+def _lines_to_send(args: argparse.Namespace) -> tuple[Iterator[str], int | None]:
+    if args.from_files:
+        paths = [Path(name) for name in args.from_files]
+        missing = [str(path) for path in paths if not path.is_file()]
+        if missing:
+            raise PipelineError(f"--from-files: no such file: {', '.join(missing)}")
+        return _file_lines(paths), None
+    settings = _generator_settings(args)
+    return (line.text for line in generate_lines(settings)), settings.events
+
+
+def _file_lines(paths: list[Path]) -> Iterator[str]:
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for line in handle:
+                yield line.rstrip("\r\n")
+
+
+def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[KafkaSource, str]:
+    source = config.source
+    if isinstance(source, KafkaSource):
+        overrides: dict[str, object] = {}
+        if args.bootstrap_servers:
+            overrides["bootstrap_servers"] = args.bootstrap_servers
+        source = source.model_copy(update=overrides)
+    elif args.bootstrap_servers and args.topic:
+        source = KafkaSource(
+            kind="kafka", bootstrap_servers=args.bootstrap_servers, topics=[args.topic]
         )
-    print(json.dumps(summary.to_dict(), indent=2, default=str))
+    else:
+        raise PipelineError(
+            "--to kafka needs a Kafka source in the configuration (source.kind: kafka) or "
+            "both --bootstrap-servers and --topic"
+        )
+    topic = args.topic or (source.topics[0] if source.topics else None)
+    if topic is None:
+        raise PipelineError("--to kafka with source.topic_pattern needs --topic")
+    return source, topic
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if args.to == "landing":
+        if args.from_files:
+            raise PipelineError("--from-files needs --to kafka or --to eventhubs")
+        settings = _generator_settings(args)
+        out_dir = Path(args.out) if args.out else Path(config.landing_path)
+        with _progress() as progress:
+            task = progress.add_task("generating events", total=settings.events)
+            summary = write_landing_files(
+                settings, out_dir, on_progress=lambda n: progress.advance(task, n)
+            )
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+        return 0
+    config = with_source_secrets(config, environ=os.environ, secret_reader=None)
+    lines, total = _lines_to_send(args)
+    with _progress() as progress:
+        task = progress.add_task(f"sending to {args.to}", total=total)
+
+        def advance(count: int) -> None:
+            progress.advance(task, count)
+
+        if args.to == "kafka":
+            source, topic = _kafka_target(args, config)
+            sent = send_to_kafka(
+                lines,
+                producer_config=kafka_producer_config(source),
+                topic=topic,
+                on_progress=advance,
+            )
+        else:
+            if not isinstance(config.source, EventHubsSource):
+                raise PipelineError(
+                    "--to eventhubs needs source.kind: eventhubs in the configuration"
+                )
+            sent = send_to_eventhubs(
+                lines, client=eventhubs_client(config.source), on_progress=advance
+            )
+    console.print(f"sent {sent:,} records to {args.to}")
     return 0
 
 
@@ -210,26 +344,63 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    spark = get_spark(config, environ=os.environ)
-    if config.catalog:
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{config.catalog}`.`{config.schema_name}`")
-    else:
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{config.schema_name}`")
-    console.print(f"schema {config.namespace} is ready")
+    runtime = runtime_from_args(args)
+    for table in provision(runtime):
+        console.print(f"table {table} is ready")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    runtime = runtime_from_args(args)
+    trigger = stream_trigger(runtime.config.trigger, args.trigger)
+    if trigger.continuous:
+        console.print(
+            f"running {', '.join(args.layers)} every {trigger.processing_time}; "
+            "Ctrl-C stops cleanly"
+        )
+    run_layers(
+        runtime,
+        args.layers,
+        trigger,
+        on_layer_done=lambda layer, seconds: console.print(f"{layer}: done in {seconds:.1f} s"),
+        on_progress=lambda layer, progress: console.print(
+            f"{layer}: " + ", ".join(f"{k}={v}" for k, v in progress_summary(progress).items())
+        ),
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    runtime = runtime_from_args(args)
+    settings = GeneratorSettings(
+        events=args.events, advertisers=args.advertisers, days=args.days, seed=args.seed
+    )
+    with _progress() as progress:
+        task = progress.add_task("generating landing files", total=settings.events)
+        summary = run_demo(
+            runtime,
+            settings,
+            on_generated=lambda n: progress.advance(task, n),
+            on_layer_done=lambda layer, seconds: progress.console.print(
+                f"{layer}: done in {seconds:.1f} s"
+            ),
+        )
+    table = Table("table", "rows", title="ad_marketing_pipeline demo")
+    for name, rows in summary.rows_per_table.items():
+        table.add_row(name, f"{rows:,}")
+    Console().print(table)
+    if summary.generated:
+        generated = summary.generated
+        Console().print(
+            f"generated {generated.total_lines:,} lines: {generated.valid_lines:,} valid events, "
+            f"{generated.duplicates:,} duplicates, {sum(generated.malformed.values()):,} malformed"
+        )
     return 0
 
 
 def cmd_config(args: argparse.Namespace) -> int:
     print(json.dumps(redacted_dump(config_from_args(args)), indent=2))
     return 0
-
-
-def cmd_layers_not_built(args: argparse.Namespace) -> int:
-    raise PipelineError(
-        f"'ad-pipeline {args.command}' needs the pipeline layers, which this version does not "
-        "have yet (Bronze, Silver, Gold and attribution are being built; see the README)"
-    )
 
 
 def cmd_kafka_broker(args: argparse.Namespace) -> int:
@@ -239,10 +410,10 @@ def cmd_kafka_broker(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
-    "run": cmd_layers_not_built,
+    "run": cmd_run,
     "sql": cmd_sql,
     "provision": cmd_provision,
-    "demo": cmd_layers_not_built,
+    "demo": cmd_demo,
     "config": cmd_config,
     "kafka-broker": cmd_kafka_broker,
 }

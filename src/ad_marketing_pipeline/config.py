@@ -282,7 +282,7 @@ class PipelineConfig(_Frozen):
 
     env: Annotated[str, Field(min_length=1)]
     catalog: Annotated[str, Field(pattern=_IDENTIFIER)] | None = None
-    schema_name: Annotated[str, Field(alias="schema", pattern=_IDENTIFIER)]
+    schema_name: Annotated[str, Field(alias="schema", pattern=_IDENTIFIER)] = "ad_marketing"
     tables: TableNames = TableNames()
     paths: PathsConfig = PathsConfig()
     source: SourceConfig = FilesSource()
@@ -468,7 +468,11 @@ def load_config(
     environ = environ or {}
     cwd = cwd or Path.cwd()
     path = resolve_conf_file(env, conf_file, environ, cwd)
-    data = _read_yaml(path)
+    if conf_file is None and env == "local" and not path.exists():
+        # Outside a checkout: the built-in defaults are what conf/local.yml lists.
+        data: dict[str, Any] = {}
+    else:
+        data = _read_yaml(path)
     data.setdefault("env", env)
     for key, value in _environment_overrides(environ):
         _set_dotted(data, key, value)

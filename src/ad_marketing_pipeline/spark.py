@@ -41,9 +41,18 @@ def maven_coordinates() -> list[str]:
     ]
 
 
-def local_jars(jars_dir: Path) -> list[Path]:
-    """The jars `make jars` placed in `jars_dir` (empty when it has not run)."""
-    return sorted(jars_dir.glob("*.jar")) if jars_dir.is_dir() else []
+# The checkout this package is installed from in editable mode (src/ad_marketing_pipeline/..).
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def local_jars(jars_dir: str, *, cwd: Path) -> list[Path]:
+    """The jars `make jars` placed in `jars_dir`: relative to the working directory, else to
+    the checkout of an editable install; empty when neither has them."""
+    for folder in (cwd / jars_dir, _CHECKOUT / jars_dir):
+        jars = sorted(folder.glob("*.jar")) if folder.is_dir() else []
+        if jars:
+            return jars
+    return []
 
 
 def _log4j_config() -> str:
@@ -52,7 +61,7 @@ def _log4j_config() -> str:
 
 def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -> SparkSession:
     """A local session with Delta Lake, the Kafka source and the given warehouse folder."""
-    jars = local_jars(cwd / settings.jars_dir) if settings.jars_dir else []
+    jars = local_jars(settings.jars_dir, cwd=cwd) if settings.jars_dir else []
     quiet_logs = f"-Dlog4j2.configurationFile={_log4j_config()}"
     builder = (
         SparkSession.builder.master(settings.master)

@@ -1,0 +1,181 @@
+"""What the CLI, the bundle's jobs and the notebooks call: provisioning and running layers.
+
+Each layer has a starter that creates its tables if needed and starts its streaming query. A run
+with the `once` trigger runs the chosen layers one after the other, each to completion
+(availableNow); a `continuous` run starts them all and reports progress until stopped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming.query import StreamingQuery
+
+from ad_marketing_pipeline.bronze import to_bronze
+from ad_marketing_pipeline.config import FilesSource, PipelineConfig
+from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.io import StreamTrigger, append_to_table
+from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
+from ad_marketing_pipeline.sources import read_source, source_query_name
+from ad_marketing_pipeline.spark import running_on_databricks
+from ad_marketing_pipeline.tables import BRONZE_EVENTS, TableSpec, ensure_table
+
+# Options Spark shows in plans and UIs are redacted when their names match this.
+REDACTED_OPTIONS = "(?i)url|jaas|password|secret|token|connection"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run happens: the session, the configuration with its secrets resolved, and
+    whether this is Databricks."""
+
+    spark: SparkSession
+    config: PipelineConfig
+    on_databricks: bool
+
+
+def prepare_runtime(
+    spark: SparkSession,
+    config: PipelineConfig,
+    *,
+    environ: Mapping[str, str],
+    secret_reader: SecretReader | None = None,
+) -> Runtime:
+    """Resolve the source's secrets and make Spark redact secret-bearing options."""
+    on_databricks = running_on_databricks(environ)
+    spark.conf.set("spark.sql.redaction.options.regex", REDACTED_OPTIONS)
+    resolved = with_source_secrets(config, environ=environ, secret_reader=secret_reader)
+    return Runtime(spark=spark, config=resolved, on_databricks=on_databricks)
+
+
+def databricks_secret_reader(spark: SparkSession) -> SecretReader:
+    """`dbutils.secrets` of the Databricks runtime."""
+    dbutils_module = importlib.import_module("pyspark.dbutils")  # exists on Databricks only
+    reader: SecretReader = dbutils_module.DBUtils(spark).secrets
+    return reader
+
+
+LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
+    "bronze": (BRONZE_EVENTS,),
+}
+
+
+def provision(runtime: Runtime) -> list[str]:
+    """Create the schema and every table (idempotent); returns the tables' names."""
+    config = runtime.config
+    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
+    return [
+        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
+        for specs in LAYER_TABLES.values()
+        for spec in specs
+    ]
+
+
+def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
+    """Start the source -> bronze_ad_events stream."""
+    config = runtime.config
+    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
+    table = ensure_table(runtime.spark, config, BRONZE_EVENTS, on_databricks=runtime.on_databricks)
+    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
+        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
+    records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
+    query_name = source_query_name(config)
+    query = append_to_table(
+        records.transform(to_bronze),
+        table,
+        checkpoint=config.checkpoint(query_name),
+        trigger=trigger,
+        query_name=query_name,
+    )
+    assert query is not None
+    return query
+
+
+LayerStarter = Callable[[Runtime, StreamTrigger], StreamingQuery]
+LAYERS: dict[str, LayerStarter] = {
+    "bronze": start_bronze,
+}
+
+
+def choose_layers(names: Sequence[str]) -> list[str]:
+    """The named layers in pipeline order; unknown names are an error."""
+    unknown = [name for name in names if name not in LAYERS]
+    if unknown:
+        raise PipelineError(
+            f"unknown layer(s) {', '.join(unknown)}: choose among {', '.join(LAYERS)}"
+        )
+    return [name for name in LAYERS if name in names]
+
+
+ProgressReporter = Callable[[str, Mapping[str, Any]], None]
+
+
+def run_layers(
+    runtime: Runtime,
+    layers: Sequence[str],
+    trigger: StreamTrigger,
+    *,
+    on_layer_done: Callable[[str, float], None] | None = None,
+    on_progress: ProgressReporter | None = None,
+    poll_seconds: float = 5.0,
+) -> None:
+    """Run `layers` in order. availableNow: one after the other, each to the end. Continuous:
+    all at once until interrupted (Ctrl-C), reporting each new batch's progress."""
+    chosen = choose_layers(layers)
+    if not trigger.continuous:
+        for layer in chosen:
+            started = time.monotonic()
+            LAYERS[layer](runtime, trigger).awaitTermination()
+            if on_layer_done:
+                on_layer_done(layer, time.monotonic() - started)
+        return
+    queries = {layer: LAYERS[layer](runtime, trigger) for layer in chosen}
+    try:
+        watch_queries(queries, on_progress=on_progress, poll_seconds=poll_seconds)
+    finally:
+        for query in queries.values():
+            if query.isActive:
+                query.stop()
+
+
+def watch_queries(
+    queries: Mapping[str, StreamingQuery],
+    *,
+    on_progress: ProgressReporter | None,
+    poll_seconds: float,
+) -> None:
+    """Report each query's new batches until one fails (raised) or all stop."""
+    last_batch: dict[str, int] = {}
+    while any(query.isActive for query in queries.values()):
+        for layer, query in queries.items():
+            error = query.exception()
+            if error is not None:
+                raise PipelineError(f"the {layer} stream failed: {error}")
+            progress = query.lastProgress
+            if progress and on_progress and progress.get("batchId") != last_batch.get(layer):
+                last_batch[layer] = int(progress["batchId"])
+                on_progress(layer, progress)
+        time.sleep(poll_seconds)
+
+
+def progress_summary(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures a person watches in a batch's progress: rows, rows/s, duration, lag."""
+    durations = progress.get("durationMs") or {}
+    lag = None
+    for source in progress.get("sources") or []:
+        metrics = source.get("metrics") or {}
+        if "maxOffsetsBehindLatest" in metrics:
+            lag = f"{metrics['maxOffsetsBehindLatest']} offsets"
+    return {
+        "batch": progress.get("batchId"),
+        "rows": progress.get("numInputRows"),
+        "rows_per_second": round(float(progress.get("processedRowsPerSecond") or 0.0), 1),
+        "batch_ms": durations.get("triggerExecution"),
+        "lag": lag,
+    }

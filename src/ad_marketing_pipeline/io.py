@@ -1,0 +1,63 @@
+"""All table writes: one writer for streams and batches, taking target, checkpoint and trigger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pyspark.sql import DataFrame
+from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.streaming.readwriter import DataStreamWriter
+
+from ad_marketing_pipeline.config import TriggerConfig
+
+TriggerMode = Literal["once", "continuous"]
+
+
+@dataclass(frozen=True)
+class StreamTrigger:
+    """availableNow (process what is there, then stop) or a processing-time interval."""
+
+    processing_time: str | None = None
+
+    @property
+    def continuous(self) -> bool:
+        return self.processing_time is not None
+
+    def apply(self, writer: DataStreamWriter) -> DataStreamWriter:
+        if self.processing_time is not None:
+            return writer.trigger(processingTime=self.processing_time)
+        return writer.trigger(availableNow=True)
+
+
+def stream_trigger(trigger: TriggerConfig, mode: TriggerMode | None = None) -> StreamTrigger:
+    """The trigger of a run: `once` is availableNow, `continuous` the configured interval;
+    without `mode` the configured trigger mode decides."""
+    continuous = mode == "continuous" or (mode is None and trigger.mode == "processing_time")
+    return StreamTrigger(trigger.processing_time if continuous else None)
+
+
+def append_to_table(
+    frame: DataFrame,
+    table_name: str,
+    *,
+    checkpoint: str | None = None,
+    trigger: StreamTrigger = StreamTrigger(),
+    query_name: str | None = None,
+) -> StreamingQuery | None:
+    """Append `frame` to a Delta table: a stream with its checkpoint and trigger (returns the
+    started query), or a batch (returns None)."""
+    if not frame.isStreaming:
+        frame.write.format("delta").mode("append").saveAsTable(table_name)
+        return None
+    if checkpoint is None:
+        raise ValueError(f"a stream into {table_name} needs a checkpoint location")
+    writer = (
+        frame.writeStream.format("delta")
+        .outputMode("append")
+        .option("checkpointLocation", checkpoint)
+    )
+    writer = trigger.apply(writer)
+    if query_name:
+        writer = writer.queryName(query_name)
+    return writer.toTable(table_name)
