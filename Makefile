@@ -38,8 +38,8 @@ $(JARS)/kafka/.fetched: jvm/kafka-broker/pom.xml
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 # The test command of the README: lint, types, then the whole suite.
@@ -52,6 +52,10 @@ test-fast: setup
 
 demo: setup
 	$(BIN)/ad-pipeline --env local demo
+
+# Throughput against the Kafka -> Delta ceiling; writes benchmarks/results/latest.{json,md}.
+bench: setup
+	$(BIN)/python benchmarks/bench.py
 
 build: setup
 	$(BIN)/poetry build --format wheel

@@ -1,0 +1,155 @@
+"""Benchmark: pipeline throughput against the ceiling, on this machine, in one run.
+
+The ceiling is a plain Kafka -> Delta append of the same records with no transformation; each
+layer's events/s is shown next to it and as a ratio of it. Every figure comes from one run on the
+same generated records. Results go to benchmarks/results/latest.json and latest.md.
+
+    .venv/bin/python benchmarks/bench.py [--events 500000] [--repeats 3]
+
+Each stage runs once to warm the JVM up (not counted), then the stages alternate `repeats`
+times and the best run of each counts: on a small shared machine the spread between runs is
+large, and the best run is the one least disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
+from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.producer import send_to_kafka
+from ad_marketing_pipeline.spark import build_local_session, register_warehouse_tables
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+TOPIC = "bench-events"
+
+
+def timed(action: Callable[..., object], *args: object) -> float:
+    started = time.perf_counter()
+    action(*args)
+    return time.perf_counter() - started
+
+
+def kafka_ceiling(spark: SparkSession, bootstrap: str, work: Path, run: int) -> None:
+    """Kafka -> Delta with no transformation at all: the fastest this machine can land them."""
+    source = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", TOPIC)
+        .option("startingOffsets", "earliest")
+        .load()
+    )
+    query = (
+        source.writeStream.format("delta")
+        .option("checkpointLocation", str(work / f"ceiling-{run}" / "_checkpoint"))
+        .trigger(availableNow=True)
+        .start(str(work / f"ceiling-{run}" / "table"))
+    )
+    query.awaitTermination()
+
+
+def bronze_run(spark: SparkSession, bootstrap: str, work: Path, run: int) -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "env": "bench",
+            "schema": f"bench_{run + 1}",
+            "paths": {"root": str(work / f"bronze-{run}")},
+            "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topics": [TOPIC]},
+        }
+    )
+    run_layers(prepare_runtime(spark, config, environ={}), ["bronze"], StreamTrigger())
+
+
+def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
+    lines = [line.text for line in generate_lines(GeneratorSettings(events=events, seed=11))]
+    broker = LocalKafkaBroker(REPO_ROOT / ".jars" / "kafka", work / "kafka")
+    broker.start()
+    try:
+        broker.create_topic(TOPIC, partitions=3)
+        producer_config = {"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 20}
+        started = time.perf_counter()
+        send_to_kafka(lines, producer_config=producer_config, topic=TOPIC)
+        send_seconds = time.perf_counter() - started
+        settings = SparkSettings(driver_memory="4g")
+        spark = build_local_session(settings, str(work / "warehouse"), cwd=REPO_ROOT)
+        register_warehouse_tables(spark, str(work / "warehouse"), "bench")
+        ceiling_runs: list[float] = []
+        bronze_runs: list[float] = []
+        bootstrap = broker.bootstrap_servers
+        kafka_ceiling(spark, bootstrap, work, -1)  # warm-up, not counted
+        bronze_run(spark, bootstrap, work, -1)
+        # Alternate the two so that warm-up and page cache favour neither.
+        for run in range(repeats):
+            ceiling_runs.append(timed(kafka_ceiling, spark, bootstrap, work, run))
+            bronze_runs.append(timed(bronze_run, spark, bootstrap, work, run))
+        spark.stop()
+    finally:
+        broker.stop()
+    ceiling = events / min(ceiling_runs)
+    bronze = events / min(bronze_runs)
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "events": events,
+        "repeats": repeats,
+        "producer_events_per_second": round(events / send_seconds),
+        "stages": {
+            "kafka_to_delta_ceiling": {"events_per_second": round(ceiling), "ratio": 1.0},
+            "bronze": {
+                "events_per_second": round(bronze),
+                "ratio": round(bronze / ceiling, 3),
+                "goal": ">= 0.8 x ceiling",
+            },
+        },
+        "seconds": {"ceiling_runs": ceiling_runs, "bronze_runs": bronze_runs},
+    }
+
+
+def markdown(result: dict[str, object]) -> str:
+    stages = result["stages"]
+    assert isinstance(stages, dict)
+    rows = [
+        "| stage | events/s | ratio to ceiling |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {figures['events_per_second']:,} | {figures['ratio']:.2f} |"
+            for name, figures in stages.items()
+        ),
+    ]
+    header = (
+        f"{result['events']:,} generated events, best of {result['repeats']} runs after a warm-up, "
+        f"{result['machine']}, {result['measured_at']}"
+    )
+    return header + "\n\n" + "\n".join(rows) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ad-bench-") as folder:
+        result = measure(args.events, args.repeats, Path(folder))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
