@@ -4,7 +4,7 @@ The ceiling is a plain Kafka -> Delta append of the same records with no transfo
 layer's events/s is shown next to it and as a ratio of it. Every figure comes from one run on the
 same generated records. Results go to benchmarks/results/latest.json and latest.md.
 
-    .venv/bin/python benchmarks/bench.py [--events 500000] [--repeats 3]
+    .venv/bin/python benchmarks/bench.py [--events 1000000] [--repeats 3]
 
 Each stage runs once to warm the JVM up (not counted), then the stages alternate `repeats`
 times and the best run of each counts: on a small shared machine the spread between runs is
@@ -139,7 +139,7 @@ def markdown(result: dict[str, object]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ad-bench-") as folder:

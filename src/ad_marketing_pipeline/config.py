@@ -478,6 +478,9 @@ def load_config(
         _set_dotted(data, key, value)
     for assignment in overrides:
         _set_dotted(data, *parse_override(assignment))
+    source = data.get("source")
+    if isinstance(source, dict):
+        source.setdefault("kind", "files")  # the default source, as in conf/local.yml
     paths = data.get("paths")
     if isinstance(paths, dict) and isinstance(paths.get("root"), str):
         paths["root"] = join_path(str(cwd), paths["root"])

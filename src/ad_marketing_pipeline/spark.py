@@ -79,6 +79,9 @@ def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+        # Delta rebuilds a table's state (e.g. for a streaming sink's idempotency check) with
+        # this many partitions; its default of 50 costs seconds per micro-batch on few cores.
+        .config("spark.databricks.delta.snapshotPartitions", str(settings.shuffle_partitions))
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
     )
     if jars:

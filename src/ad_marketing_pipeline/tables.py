@@ -74,7 +74,15 @@ BRONZE_EVENTS = TableSpec(
     schema=BRONZE_SCHEMA,
     comment="Every record received from landing files, Kafka or Event Hubs, as received.",
     cluster_by=("ingest_date",),
-    properties={"delta.enableChangeDataFeed": "true", "delta.appendOnly": "true"},
+    properties={
+        "delta.enableChangeDataFeed": "true",
+        "delta.appendOnly": "true",
+        # Min/max statistics of the raw payload, key and headers never skip a file; collecting
+        # them costs time on every write. Keep statistics for the columns queries filter on.
+        "delta.dataSkippingStatsColumns": (
+            "source_kind,topic,partition,offset,source_timestamp,file_path,ingested_at,ingest_date"
+        ),
+    },
 )
 
 

@@ -20,11 +20,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers, start_bronze
+from ad_marketing_pipeline.entrypoints import (
+    prepare_runtime,
+    provision,
+    run_layers,
+    start_bronze,
+)
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.producer import send_to_kafka
+from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from helpers import assert_frames_equal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +93,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.5)
+
+
+def test_provision_creates_bronze_with_the_expected_table_properties(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = new_config(tmp_path, files_source())
+    runtime = prepare_runtime(spark, config, environ={})
+
+    assert provision(runtime) == [config.table("bronze_events")]
+    assert provision(runtime) == [config.table("bronze_events")]  # idempotent
+
+    detail = spark.sql(f"DESCRIBE DETAIL {config.table('bronze_events')}").first()
+    assert detail is not None
+    assert detail["clusteringColumns"] == ["ingest_date"]
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert detail["properties"]["delta.appendOnly"] == "true"
+    assert bronze(spark, config).schema.fieldNames() == BRONZE_SCHEMA.fieldNames()
 
 
 # ---------------------------------------------------------------------------------------------

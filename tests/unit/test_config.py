@@ -92,6 +92,11 @@ def test_flags_override_environment_which_overrides_the_file(tmp_path: Path) -> 
     assert (from_flag.schema_name, from_flag.budget.period) == ("from_flag", "month")
 
 
+def test_source_kind_defaults_to_files(tmp_path: Path) -> None:
+    config = load_config(conf_file=write_conf(tmp_path, "source: {max_files_per_trigger: 2}\n"))
+    assert config.source == FilesSource(max_files_per_trigger=2)
+
+
 def test_override_values_are_typed(tmp_path: Path) -> None:
     path = write_conf(tmp_path, "schema: s\nsource: {kind: kafka, bootstrap_servers: b:9092}\n")
     config = load_config(
