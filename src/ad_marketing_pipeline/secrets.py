@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from ad_marketing_pipeline.config import (
     EventHubsConnectionString,
-    EventHubsServicePrincipal,
     EventHubsSource,
     KafkaSource,
     PipelineConfig,
@@ -67,30 +66,19 @@ def with_source_secrets(
     source = config.source
     if isinstance(source, EventHubsSource):
         auth = source.auth
-        if isinstance(auth, EventHubsConnectionString):
-            secret = resolve_secret(
-                "source.auth.connection_string",
-                given=auth.connection_string,
-                scope=auth.secret_scope,
-                key=auth.secret_key,
-                env_var=auth.env_var,
-                environ=environ,
-                secret_reader=secret_reader,
-            )
-            new_auth: EventHubsConnectionString | EventHubsServicePrincipal = auth.model_copy(
-                update={"connection_string": secret}
-            )
-        else:
-            secret = resolve_secret(
-                "source.auth.client_secret",
-                given=auth.client_secret,
-                scope=auth.secret_scope,
-                key=auth.secret_key,
-                env_var=auth.env_var,
-                environ=environ,
-                secret_reader=secret_reader,
-            )
-            new_auth = auth.model_copy(update={"client_secret": secret})
+        field = (
+            "connection_string" if isinstance(auth, EventHubsConnectionString) else "client_secret"
+        )
+        secret = resolve_secret(
+            f"source.auth.{field}",
+            given=getattr(auth, field),
+            scope=auth.secret_scope,
+            key=auth.secret_key,
+            env_var=auth.env_var,
+            environ=environ,
+            secret_reader=secret_reader,
+        )
+        new_auth = auth.model_copy(update={field: secret})
         return config.model_copy(update={"source": source.model_copy(update={"auth": new_auth})})
     if isinstance(source, KafkaSource) and source.security_protocol.startswith("SASL"):
         secret = resolve_secret(

@@ -83,6 +83,11 @@ def bronze(spark: SparkSession, config: PipelineConfig) -> DataFrame:
     return spark.table(config.table("bronze_events"))
 
 
+def payload_bytes(rows: DataFrame) -> DataFrame:
+    """The payloads of Bronze rows as the bytes that were received."""
+    return rows.select(F.col("payload").cast("binary").alias("payload"))
+
+
 def payload_frame(spark: SparkSession, payloads: Sequence[bytes]) -> DataFrame:
     return spark.createDataFrame([(payload,) for payload in payloads], "payload binary")
 
@@ -134,7 +139,7 @@ def test_kafka_to_bronze_exactly_once_across_runs(
     assert rows.select("partition").distinct().count() == 3
     assert rows.filter(F.col("source_kind") != "kafka").count() == 0
     expected = payload_frame(spark, [line.encode("utf-8") for line in first])
-    assert_frames_equal(rows.select(F.col("payload").cast("binary").alias("payload")), expected)
+    assert_frames_equal(payload_bytes(rows), expected)
 
     run_bronze_once(spark, config)
     assert bronze(spark, config).count() == 20_000
@@ -161,7 +166,7 @@ def test_malformed_kafka_payloads_land_untouched_with_keys_and_headers(
     run_bronze_once(spark, config)
 
     rows = bronze(spark, config)
-    landed = rows.select(F.col("payload").cast("binary").alias("payload"))
+    landed = payload_bytes(rows)
     assert_frames_equal(landed, payload_frame(spark, MALFORMED_PAYLOADS))
     assert {row.key for row in rows.select("key").collect()} == {"adv-1"}
     headers = rows.select(F.col("headers")[0]["key"].alias("k"), F.col("headers")[0]["value"])
@@ -215,7 +220,7 @@ def test_landing_files_to_bronze_exactly_once_across_runs(
     run_bronze_once(spark, config)
     rows = bronze(spark, config)
     expected = payload_frame(spark, numbered_lines(0, 3_500))
-    assert_frames_equal(rows.select(F.col("payload").cast("binary").alias("payload")), expected)
+    assert_frames_equal(payload_bytes(rows), expected)
 
 
 def test_malformed_lines_in_files_land_untouched(spark: SparkSession, tmp_path: Path) -> None:
@@ -225,7 +230,7 @@ def test_malformed_lines_in_files_land_untouched(spark: SparkSession, tmp_path: 
 
     run_bronze_once(spark, config)
 
-    landed = bronze(spark, config).select(F.col("payload").cast("binary").alias("payload"))
+    landed = payload_bytes(bronze(spark, config))
     assert_frames_equal(landed, payload_frame(spark, one_line_payloads))
 
 
@@ -244,7 +249,7 @@ def test_file_added_while_the_stream_runs_lands_once(spark: SparkSession, tmp_pa
     finally:
         query.stop()
     assert query.exception() is None
-    rows = bronze(spark, config).select(F.col("payload").cast("binary").alias("payload"))
+    rows = payload_bytes(bronze(spark, config))
     assert_frames_equal(rows, payload_frame(spark, numbered_lines(0, 500)))
 
 
@@ -318,7 +323,7 @@ def test_sigkill_during_kafka_bronze_loses_and_duplicates_nothing(
     assert rows.count() == 20_000
     assert rows.select("partition", "offset").distinct().count() == 20_000
     expected = payload_frame(spark, [line.encode("utf-8") for line in lines])
-    assert_frames_equal(rows.select(F.col("payload").cast("binary").alias("payload")), expected)
+    assert_frames_equal(payload_bytes(rows), expected)
 
 
 @pytest.mark.slow
@@ -332,5 +337,5 @@ def test_sigkill_during_files_bronze_loses_and_duplicates_nothing(
 
     kill_after_batches(tmp_path, source, "bronze_files")
 
-    rows = bronze_table(spark, tmp_path).select(F.col("payload").cast("binary").alias("payload"))
+    rows = payload_bytes(bronze_table(spark, tmp_path))
     assert_frames_equal(rows, payload_frame(spark, numbered_lines(0, 3_000)))
