@@ -51,7 +51,7 @@ test-fast: setup
 	$(BIN)/pytest -m "not slow and not kafka"
 
 demo: setup
-	$(BIN)/ad-pipeline --env local demo
+	$(BIN)/ad-pipeline demo --env local
 
 # Throughput against the Kafka -> Delta ceiling; writes benchmarks/results/latest.{json,md}.
 bench: setup

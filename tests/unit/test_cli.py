@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ad_marketing_pipeline import contract
-from ad_marketing_pipeline.cli import main
+from ad_marketing_pipeline.cli import build_parser, main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("generate", "run", "sql", "demo", "provision", "config", "kafka-broker")
@@ -99,3 +99,16 @@ def test_generate_with_another_seed_differs(tmp_path: Path) -> None:
         assert main(args) == 0
     first = (tmp_path / "1" / "events-00000.jsonl").read_bytes()
     assert first != (tmp_path / "2" / "events-00000.jsonl").read_bytes()
+
+
+def test_every_ad_pipeline_command_in_the_makefile_parses() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
+    commands = [
+        line.split("ad-pipeline", 1)[1].split()
+        for line in makefile.splitlines()
+        if line.startswith("\t$(BIN)/ad-pipeline")
+    ]
+    assert commands, "the Makefile runs ad-pipeline for the demo"
+    for arguments in commands:
+        parsed = build_parser().parse_args(arguments)
+        assert parsed.command in SUBCOMMANDS
