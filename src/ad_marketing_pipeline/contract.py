@@ -253,15 +253,15 @@ def required_one_of(event_type: str) -> tuple[tuple[str, ...], ...]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _spark_type(annotation: Any, *, timestamps_as_text: bool) -> DataType:
+def _spark_type(annotation: Any) -> DataType:
     origin = typing.get_origin(annotation)
     if origin is Annotated:
-        return _spark_type(typing.get_args(annotation)[0], timestamps_as_text=timestamps_as_text)
+        return _spark_type(typing.get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(members) != 1:
             raise TypeError(f"cannot derive a Spark type for union {annotation!r}")
-        return _spark_type(members[0], timestamps_as_text=timestamps_as_text)
+        return _spark_type(members[0])
     if origin is Literal:
         return StringType()
     if origin is dict or annotation is dict:
@@ -272,18 +272,18 @@ def _spark_type(annotation: Any, *, timestamps_as_text: bool) -> DataType:
         Decimal: MONEY_TYPE,
         int: LongType(),
         float: DoubleType(),
-        datetime: StringType() if timestamps_as_text else TimestampType(),
+        datetime: TimestampType(),
     }
     if annotation in simple:
         return simple[annotation]
     raise TypeError(f"cannot derive a Spark type for {annotation!r}")
 
 
-def _derive_schema(*, timestamps_as_text: bool) -> StructType:
+def _derive_schema() -> StructType:
     fields: dict[str, DataType] = {}
     for model in EVENT_MODELS.values():
         for name, field in model.model_fields.items():
-            data_type = _spark_type(field.annotation, timestamps_as_text=timestamps_as_text)
+            data_type = _spark_type(field.annotation)
             known = fields.setdefault(name, data_type)
             if known != data_type:
                 raise TypeError(
@@ -294,13 +294,15 @@ def _derive_schema(*, timestamps_as_text: bool) -> StructType:
 
 
 def payload_schema() -> StructType:
-    """Schema to parse a raw JSON payload with: contract types, timestamps kept as text."""
-    return _derive_schema(timestamps_as_text=True)
+    """Schema to parse a raw JSON payload with: every contract field as text. Spark keeps any
+    JSON value of a string field as its text, so a value of the wrong type never fails the
+    record; `typed_field_column` converts each field and gives null where it does not fit."""
+    return StructType([StructField(field.name, StringType()) for field in event_schema().fields])
 
 
 def event_schema() -> StructType:
     """Schema of a parsed event: every contract field, typed, all nullable."""
-    return _derive_schema(timestamps_as_text=False)
+    return _derive_schema()
 
 
 def event_timestamp_column(text: Column) -> Column:
@@ -313,31 +315,47 @@ def event_timestamp_column(text: Column) -> Column:
 CORRUPT_RECORD_FIELD = "_corrupt_record"
 
 
-def parse_payload_column(raw: Column) -> Column:
-    """A raw JSON payload as a struct of `event_schema()`; null when the payload is not a JSON
-    object. Absent or unparsable fields are null.
+def typed_field_column(text: Column, data_type: DataType) -> Column:
+    """A field's JSON text as its contract type; null when absent or when it does not fit
+    (e.g. "abc" or 1e30 for an amount, a non-object for metadata)."""
+    if isinstance(data_type, StringType):
+        return text
+    if isinstance(data_type, TimestampType):
+        return event_timestamp_column(text)
+    if isinstance(data_type, MapType):
+        return F.when(F.trim(text).startswith("{"), F.from_json(text, data_type.simpleString()))
+    return text.try_cast(data_type)
 
-    Unknown extra fields are not in the struct; callers that keep them read them from the raw text.
-    """
+
+def payload_text_column(raw: Column) -> Column:
+    """A raw JSON payload as a struct of every contract field's text (`payload_schema()`);
+    null when the payload is not a JSON object."""
     parse_schema = StructType(
         [*payload_schema().fields, StructField(CORRUPT_RECORD_FIELD, StringType())]
     )
     parsed = F.from_json(
         raw, parse_schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD_FIELD}
     )
-    typed_fields = [
-        (
-            event_timestamp_column(parsed[field.name])
-            if isinstance(field.dataType, TimestampType)
-            else parsed[field.name]
-        ).alias(field.name)
-        for field in event_schema().fields
-    ]
     is_object = F.trim(raw).startswith("{")
     unparsed = F.coalesce(
         parsed.isNull() | parsed[CORRUPT_RECORD_FIELD].isNotNull() | ~is_object, F.lit(True)
     )
-    return F.when(unparsed, F.lit(None)).otherwise(F.struct(*typed_fields))
+    texts = [parsed[field.name].alias(field.name) for field in payload_schema().fields]
+    return F.when(~unparsed, F.struct(*texts))
+
+
+def parse_payload_column(raw: Column) -> Column:
+    """A raw JSON payload as a struct of `event_schema()`; null when the payload is not a JSON
+    object. Absent fields, and fields whose value does not fit their type, are null.
+
+    Unknown extra fields are not in the struct; callers that keep them read them from the raw text.
+    """
+    texts = payload_text_column(raw)
+    typed_fields = [
+        typed_field_column(texts[field.name], field.dataType).alias(field.name)
+        for field in event_schema().fields
+    ]
+    return F.when(texts.isNotNull(), F.struct(*typed_fields))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -95,7 +96,7 @@ EVERY_TYPE = {
 }
 
 
-def raw_frame(spark: SparkSession, payloads: list[str]) -> DataFrame:
+def raw_frame(spark: SparkSession, payloads: Sequence[str | None]) -> DataFrame:
     schema = StructType([StructField("raw", StringType())])
     return spark.createDataFrame([(payload,) for payload in payloads], schema)
 
@@ -174,7 +175,8 @@ def test_schema_is_derived_from_the_models() -> None:
     assert len(names) == len(set(names))
     assert contract.event_schema()["amount"].dataType == contract.MONEY_TYPE
     assert contract.event_schema()["timestamp"].dataType == TimestampType()
-    assert contract.payload_schema()["timestamp"].dataType == StringType()
+    assert {field.dataType for field in contract.payload_schema().fields} == {StringType()}
+    assert contract.payload_schema().fieldNames() == names
 
 
 def test_required_fields_follow_the_contract() -> None:
@@ -265,9 +267,32 @@ def test_event_id_is_the_same_in_python_and_spark(spark: SparkSession) -> None:
     assert_frames_equal(actual, expected)
 
 
+def test_a_field_of_the_wrong_type_is_null_and_the_rest_parses(spark: SparkSession) -> None:
+    payloads = [
+        json.dumps(make_click(amount="abc", click_id="c-abc")),
+        json.dumps(make_click(amount=1e30, click_id="c-huge")),
+        json.dumps(make_click(amount="0.5", click_id="c-text")),
+        json.dumps(make_click(metadata=5, click_id="c-meta")),
+        json.dumps(make_click(click_id=123)),
+    ]
+    actual = parsed_events(spark, payloads).select("click_id", "amount", "metadata", "advertiser")
+    expected = spark.createDataFrame(
+        [
+            ("c-abc", None, {"device": "mobile"}, "advertiser-1"),
+            ("c-huge", None, {"device": "mobile"}, "advertiser-1"),
+            ("c-text", Decimal("0.5"), {"device": "mobile"}, "advertiser-1"),
+            ("c-meta", Decimal("0.25"), None, "advertiser-1"),
+            ("123", Decimal("0.25"), {"device": "mobile"}, "advertiser-1"),
+        ],
+        "click_id string, amount decimal(18,6), metadata map<string,string>, advertiser string",
+    )
+    assert_frames_equal(actual, expected)
+
+
 def test_malformed_payload_parses_to_null(spark: SparkSession) -> None:
-    actual = raw_frame(spark, ["not json", '{"event_type": "ad_click"']).select(
+    payloads = ["not json", '{"event_type": "ad_click"', '[{"event_type": "ad_click"}]', "", None]
+    actual = raw_frame(spark, payloads).select(
         contract.parse_payload_column(F.col("raw")).isNull().alias("unparsed")
     )
-    expected = spark.createDataFrame([(True,), (True,)], "unparsed boolean")
+    expected = spark.createDataFrame([(True,)] * len(payloads), "unparsed boolean")
     assert_frames_equal(actual, expected)
