@@ -1,0 +1,152 @@
+"""Silver transforms: parse Bronze payloads against the contract, validate them with named rules,
+and split valid events from records to quarantine. Pure DataFrame -> DataFrame functions that
+behave the same on streams and batches.
+
+Every rule has a stable reason code; a record may fail several rules and keeps all of them, as
+`reasons`: an array of (code, field) structs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DecimalType, StringType, TimestampType
+
+from ad_marketing_pipeline import contract
+from ad_marketing_pipeline.config import QualityConfig
+
+MALFORMED_JSON = "malformed_json"
+OVERSIZED_PAYLOAD = "oversized_payload"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+MISSING_REQUIRED_FIELD = "missing_required_field"
+WRONG_TYPE = "wrong_type"
+NEGATIVE_VALUE = "negative_value"
+UNPARSABLE_TIMESTAMP = "unparsable_timestamp"
+TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+TIMESTAMP_TOO_OLD = "timestamp_too_old"
+INVALID_CURRENCY = "invalid_currency"
+INVALID_VALUE = "invalid_value"
+
+REASON_CODES: tuple[str, ...] = (
+    MALFORMED_JSON,
+    OVERSIZED_PAYLOAD,
+    UNKNOWN_EVENT_TYPE,
+    MISSING_REQUIRED_FIELD,
+    WRONG_TYPE,
+    NEGATIVE_VALUE,
+    UNPARSABLE_TIMESTAMP,
+    TIMESTAMP_IN_FUTURE,
+    TIMESTAMP_TOO_OLD,
+    INVALID_CURRENCY,
+    INVALID_VALUE,
+)
+MONEY_FIELDS = ("amount", "revenue", "budget_value")
+_ALLOWED_VALUES = {"budget_period": ("day", "month")}
+
+Transform = Callable[[DataFrame], DataFrame]
+
+
+def _reason(failed: Column, code: str, field: str | None = None) -> Column:
+    detail = F.struct(F.lit(code).alias("code"), F.lit(field).cast(StringType()).alias("field"))
+    return F.when(F.coalesce(failed, F.lit(False)), detail)
+
+
+def _model_fields(event_type: str) -> list[str]:
+    return [name for name in contract.EVENT_MODELS[event_type].model_fields if name != "event_type"]
+
+
+def parse_payloads(records: DataFrame) -> DataFrame:
+    """Adds `texts` (every contract field's JSON text, null if the payload is not a JSON object)
+    and `event` (the fields converted to their contract types)."""
+    texts = contract.payload_text_column(F.col("payload"))
+    with_texts = records.withColumn("texts", texts)
+    typed = [
+        contract.typed_field_column(F.col("texts")[field.name], field.dataType).alias(field.name)
+        for field in contract.event_schema().fields
+    ]
+    return with_texts.withColumn("event", F.when(F.col("texts").isNotNull(), F.struct(*typed)))
+
+
+def _type_rules(event_type: str) -> list[Column]:
+    """Rules on the fields of one event type, applying to records of that type only."""
+    is_type = F.col("event.event_type") == F.lit(event_type)
+    schema = contract.event_schema()
+    rules: list[Column] = []
+    for name in contract.required_fields(event_type):
+        text = F.col(f"texts.{name}")
+        rules.append(
+            _reason(is_type & (text.isNull() | (F.trim(text) == "")), MISSING_REQUIRED_FIELD, name)
+        )
+    for group in contract.required_one_of(event_type):
+        absent = [
+            F.col(f"texts.{name}").isNull() | (F.trim(F.col(f"texts.{name}")) == "")
+            for name in group
+        ]
+        all_absent = absent[0]
+        for other in absent[1:]:
+            all_absent = all_absent & other
+        rules.append(_reason(is_type & all_absent, MISSING_REQUIRED_FIELD, " or ".join(group)))
+    for name in _model_fields(event_type):
+        data_type = schema[name].dataType
+        text, value = F.col(f"texts.{name}"), F.col(f"event.{name}")
+        if isinstance(data_type, TimestampType):
+            rules.append(
+                _reason(is_type & text.isNotNull() & value.isNull(), UNPARSABLE_TIMESTAMP, name)
+            )
+        elif not isinstance(data_type, StringType):
+            rules.append(_reason(is_type & text.isNotNull() & value.isNull(), WRONG_TYPE, name))
+        if isinstance(data_type, DecimalType) and name in MONEY_FIELDS:
+            rules.append(_reason(is_type & (value < 0), NEGATIVE_VALUE, name))
+        if name == "currency":
+            rules.append(
+                _reason(
+                    is_type & text.isNotNull() & ~text.rlike("^[A-Z]{3}$"), INVALID_CURRENCY, name
+                )
+            )
+        if name in _ALLOWED_VALUES:
+            allowed = [F.lit(v) for v in _ALLOWED_VALUES[name]]
+            rules.append(
+                _reason(is_type & text.isNotNull() & ~text.isin(*allowed), INVALID_VALUE, name)
+            )
+    return rules
+
+
+def validate(quality: QualityConfig, now: Column | None = None) -> Transform:
+    """Adds `reasons`: every rule the record fails, as (code, field) structs; empty when valid.
+    `now` (default: the batch's current timestamp) anchors the future and age limits."""
+    current = now if now is not None else F.current_timestamp()
+
+    def apply(parsed: DataFrame) -> DataFrame:
+        event_time = F.col("event.timestamp")
+        parsed_ok = F.col("event").isNotNull()
+        known_type = F.col("event.event_type").isin(*[F.lit(t) for t in contract.EVENT_TYPES])
+        rules = [
+            _reason(F.octet_length("payload") > quality.max_payload_bytes, OVERSIZED_PAYLOAD),
+            _reason(~parsed_ok, MALFORMED_JSON),
+            _reason(
+                parsed_ok & ~F.coalesce(known_type, F.lit(False)), UNKNOWN_EVENT_TYPE, "event_type"
+            ),
+            _reason(
+                event_time
+                > current + F.make_dt_interval(mins=F.lit(quality.max_future_skew_minutes)),
+                TIMESTAMP_IN_FUTURE,
+                "timestamp",
+            ),
+        ]
+        if quality.max_event_age_days is not None:
+            oldest = current - F.make_dt_interval(days=F.lit(quality.max_event_age_days))
+            rules.append(_reason(event_time < oldest, TIMESTAMP_TOO_OLD, "timestamp"))
+        for event_type in contract.EVENT_TYPES:
+            rules.extend(_type_rules(event_type))
+        reasons = F.filter(F.array(*rules), lambda reason: reason.isNotNull())
+        return parsed.withColumn("reasons", reasons)
+
+    return apply
+
+
+def split_invalid(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(valid records, records to quarantine) of a validated frame: nothing is dropped."""
+    is_valid = F.size("reasons") == 0
+    return validated.filter(is_valid), validated.filter(~is_valid)

@@ -1,0 +1,130 @@
+"""Silver's parsing and validation rules: one named case per rule, compared with chispa."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline import silver
+from ad_marketing_pipeline.config import QualityConfig
+from helpers import assert_frames_equal
+
+NOW = datetime(2024, 1, 2, 0, 0)
+QUALITY = QualityConfig(max_future_skew_minutes=15, max_event_age_days=30, max_payload_bytes=2000)
+REASONS_TYPE = "array<struct<code:string,field:string>>"
+
+
+def click(**overrides: Any) -> str:
+    event = {
+        "event_type": "ad_click",
+        "click_id": "c-1",
+        "advertiser": "advertiser-123",
+        "ad_id": "ad-456",
+        "amount": 0.5,
+        "budget_value": 1000.0,
+        "currency": "USD",
+        "timestamp": "2024-01-01T12:00:00Z",
+    }
+    return json.dumps({key: value for key, value in {**event, **overrides}.items() if value != ...})
+
+
+def conversion(**overrides: Any) -> str:
+    event = {"event_type": "conversion", "conversion_id": "v-1", "user_id": "u-1", "revenue": 20}
+    return json.dumps({**event, "timestamp": "2024-01-01T12:00:00Z", **overrides})
+
+
+def budget(**overrides: Any) -> str:
+    event = {"event_type": "budget_update", "advertiser_id": "adv-1", "budget_value": 100}
+    return json.dumps({**event, "timestamp": "2024-01-01T12:00:00Z", **overrides})
+
+
+def validated(spark: SparkSession, payloads: list[str]) -> DataFrame:
+    frame = spark.createDataFrame([(p,) for p in payloads], "payload string")
+    return frame.transform(silver.parse_payloads).transform(
+        silver.validate(QUALITY, now=F.lit(NOW).cast("timestamp"))
+    )
+
+
+CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
+    "valid original click": (click(), []),
+    "valid conversion": (conversion(), []),
+    "valid budget update": (budget(budget_period="month"), []),
+    "not json": ("this is not json", [("malformed_json", None)]),
+    "truncated json": (click()[:40], [("malformed_json", None)]),
+    "json array": (f"[{click()}]", [("malformed_json", None)]),
+    "empty payload": ("", [("malformed_json", None)]),
+    "unknown event type": (click(event_type="click"), [("unknown_event_type", "event_type")]),
+    "wrong case event type": (click(event_type="AD_CLICK"), [("unknown_event_type", "event_type")]),
+    "null event type": (click(event_type=None), [("unknown_event_type", "event_type")]),
+    "missing click_id": (click(click_id=...), [("missing_required_field", "click_id")]),
+    "empty click_id": (click(click_id=" "), [("missing_required_field", "click_id")]),
+    "no advertiser at all": (
+        click(advertiser=...),
+        [("missing_required_field", "advertiser or advertiser_id")],
+    ),
+    "amount is text": (click(amount="abc"), [("wrong_type", "amount")]),
+    "amount too large": (click(amount=1e30), [("wrong_type", "amount")]),
+    "negative amount": (click(amount=-0.5), [("negative_value", "amount")]),
+    "negative revenue": (conversion(revenue=-1), [("negative_value", "revenue")]),
+    "negative budget": (budget(budget_value=-100), [("negative_value", "budget_value")]),
+    "unparsable timestamp": (click(timestamp="yesterday"), [("unparsable_timestamp", "timestamp")]),
+    "timestamp in the future": (
+        click(timestamp="2024-01-02T00:30:00Z"),
+        [("timestamp_in_future", "timestamp")],
+    ),
+    "timestamp too old": (
+        click(timestamp="2023-11-01T00:00:00Z"),
+        [("timestamp_too_old", "timestamp")],
+    ),
+    "lowercase currency": (click(currency="usd"), [("invalid_currency", "currency")]),
+    "bad budget period": (budget(budget_period="week"), [("invalid_value", "budget_period")]),
+    "oversized payload": (click(click_id="x" * 3000), [("oversized_payload", None)]),
+    "several problems at once": (
+        click(click_id=..., amount=-1, currency="dollars"),
+        [
+            ("invalid_currency", "currency"),
+            ("missing_required_field", "click_id"),
+            ("negative_value", "amount"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_rule(spark: SparkSession, case: str) -> None:
+    payload, expected_reasons = CASES[case]
+
+    actual = validated(spark, [payload]).select(F.array_sort("reasons").alias("reasons"))
+
+    expected = spark.createDataFrame([(sorted(expected_reasons),)], f"reasons {REASONS_TYPE}")
+    assert_frames_equal(actual, expected)
+
+
+def test_split_keeps_every_record(spark: SparkSession) -> None:
+    payloads = [payload for payload, _ in CASES.values()]
+    valid, invalid = silver.split_invalid(validated(spark, payloads))
+    expected_valid = sum(1 for _, reasons in CASES.values() if not reasons)
+    assert valid.count() == expected_valid
+    assert invalid.count() == len(payloads) - expected_valid
+    assert valid.select("event.*").columns[0] == "event_type"
+
+
+def test_reason_codes_are_stable() -> None:
+    assert silver.REASON_CODES == (
+        "malformed_json",
+        "oversized_payload",
+        "unknown_event_type",
+        "missing_required_field",
+        "wrong_type",
+        "negative_value",
+        "unparsable_timestamp",
+        "timestamp_in_future",
+        "timestamp_too_old",
+        "invalid_currency",
+        "invalid_value",
+    )
