@@ -150,3 +150,53 @@ def split_invalid(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(valid records, records to quarantine) of a validated frame: nothing is dropped."""
     is_valid = F.size("reasons") == 0
     return validated.filter(is_valid), validated.filter(~is_valid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shaping the two outputs
+# ---------------------------------------------------------------------------------------------
+
+SOURCE_COLUMNS = ("source_kind", "topic", "partition", "offset", "file_path", "ingested_at")
+
+
+def _known_field_names() -> Column:
+    return F.array(*[F.lit(name) for name in contract.event_schema().fieldNames()])
+
+
+def to_silver_events(valid: DataFrame) -> DataFrame:
+    """Valid records as Silver rows: typed contract fields (`timestamp` as `event_time`),
+    `event_id`, unknown extra fields as JSON text, source metadata, `is_valid`,
+    `processed_at` and the ingest-time partition columns."""
+    fields = [
+        F.col(f"event.{name}").alias("event_time" if name == "timestamp" else name)
+        for name in contract.event_schema().fieldNames()
+    ]
+    all_fields = F.from_json(F.col("payload"), "map<string,string>")
+    extra = F.map_filter(
+        all_fields, lambda key, _value: ~F.array_contains(_known_field_names(), key)
+    )
+    flat = valid.select(*fields, extra.alias("extra_fields"), *SOURCE_COLUMNS)
+    # The given event_id (if any) is replaced by the derived one, which falls back on it.
+    identified = flat.withColumn("event_id", contract.event_id_column(F.col("event_time")))
+    ingested = F.col("ingested_at")
+    return identified.select(
+        "event_id",
+        *[name for name in identified.columns if name != "event_id"],
+        F.lit(True).alias("is_valid"),
+        F.current_timestamp().alias("processed_at"),
+        F.year(ingested).alias("ingest_year"),
+        F.month(ingested).alias("ingest_month"),
+        F.dayofmonth(ingested).alias("ingest_day"),
+        F.hour(ingested).alias("ingest_hour"),
+    )
+
+
+def to_quarantine(invalid: DataFrame) -> DataFrame:
+    """Records that failed validation, as received, with every reason and where they came from."""
+    return invalid.select(
+        "payload",
+        F.col("reasons"),
+        F.transform("reasons", lambda reason: reason["code"]).alias("reason_codes"),
+        *SOURCE_COLUMNS,
+        F.current_timestamp().alias("quarantined_at"),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -128,3 +129,80 @@ def test_reason_codes_are_stable() -> None:
         "invalid_currency",
         "invalid_value",
     )
+
+
+def bronze_rows(spark: SparkSession, payloads: list[str]) -> DataFrame:
+    rows = [
+        (
+            payload,
+            "files",
+            None,
+            None,
+            None,
+            "/landing/events-00000.jsonl",
+            datetime(2024, 1, 1, 13),
+        )
+        for payload in payloads
+    ]
+    return spark.createDataFrame(
+        rows,
+        "payload string, source_kind string, topic string, partition int, offset bigint, "
+        "file_path string, ingested_at timestamp",
+    )
+
+
+def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
+    payload = click(experiment="b", nested={"x": 1})
+    parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
+    valid, _ = silver.split_invalid(parsed.transform(silver.validate(QUALITY, now=F.lit(NOW))))
+
+    rows = valid.transform(silver.to_silver_events)
+
+    actual = rows.select(
+        "event_id",
+        "event_type",
+        "event_time",
+        "amount",
+        "extra_fields",
+        "is_valid",
+        "ingest_year",
+        "ingest_month",
+        "ingest_day",
+        "ingest_hour",
+        "file_path",
+    )
+    expected = spark.createDataFrame(
+        [
+            (
+                "c-1",
+                "ad_click",
+                datetime(2024, 1, 1, 12),
+                Decimal("0.5"),
+                {"experiment": "b", "nested": '{"x":1}'},
+                True,
+                2024,
+                1,
+                1,
+                13,
+                "/landing/events-00000.jsonl",
+            )
+        ],
+        "event_id string, event_type string, event_time timestamp, amount decimal(18,6), "
+        "extra_fields map<string,string>, is_valid boolean, ingest_year int, ingest_month int, "
+        "ingest_day int, ingest_hour int, file_path string",
+    )
+    assert_frames_equal(actual, expected)
+
+
+def test_invalid_records_keep_payload_reasons_and_source(spark: SparkSession) -> None:
+    payload = click(amount=-1)
+    parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
+    _, invalid = silver.split_invalid(parsed.transform(silver.validate(QUALITY, now=F.lit(NOW))))
+
+    actual = invalid.transform(silver.to_quarantine).select("payload", "reason_codes", "file_path")
+
+    expected = spark.createDataFrame(
+        [(payload, ["negative_value"], "/landing/events-00000.jsonl")],
+        "payload string, reason_codes array<string>, file_path string",
+    )
+    assert_frames_equal(actual, expected)
