@@ -51,6 +51,8 @@ def run_demo(
 
     run_layers(runtime, list(LAYERS), StreamTrigger(), on_layer_done=layer_done)
     config = runtime.config
-    bronze = runtime.spark.table(config.table("bronze_events"))
-    rows = {config.tables.bronze_events: bronze.count()}
+    rows = {
+        getattr(config.tables, key): runtime.spark.table(config.table(key)).count()
+        for key in ("bronze_events", "silver_events", "silver_quarantine")
+    }
     return DemoSummary(generated=generated, layer_seconds=layer_seconds, rows_per_table=rows)

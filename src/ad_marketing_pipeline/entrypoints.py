@@ -11,20 +11,37 @@ import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.io import StreamTrigger, append_to_table
+from ad_marketing_pipeline.io import StreamTrigger, append_once, append_to_table
 from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
+from ad_marketing_pipeline.silver import (
+    parse_payloads,
+    split_invalid,
+    to_quarantine,
+    to_silver_events,
+    validate,
+)
 from ad_marketing_pipeline.sources import read_source, source_query_name
 from ad_marketing_pipeline.spark import running_on_databricks
-from ad_marketing_pipeline.tables import BRONZE_EVENTS, TableSpec, ensure_table
+from ad_marketing_pipeline.tables import (
+    BRONZE_EVENTS,
+    DATA_QUALITY_SCHEMA,
+    OPS_DATA_QUALITY,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+    TableSpec,
+    ensure_table,
+)
 
 # Options Spark shows in plans and UIs are redacted when their names match this.
 REDACTED_OPTIONS = "(?i)url|jaas|password|secret|token|connection"
@@ -63,6 +80,7 @@ def databricks_secret_reader(spark: SparkSession) -> SecretReader:
 
 LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "bronze": (BRONZE_EVENTS,),
+    "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY),
 }
 
 
@@ -97,9 +115,101 @@ def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     return query
 
 
+def _first_of_each_event_id(events: DataFrame) -> DataFrame:
+    """One row per event_id within a batch: the first received (ingest time, offset, file)."""
+    order = Window.partitionBy("event_id").orderBy(
+        F.col("ingested_at").asc_nulls_last(),
+        F.col("offset").asc_nulls_last(),
+        F.col("file_path").asc_nulls_last(),
+    )
+    return events.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
+
+
+def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
+    """The Silver micro-batch writer (foreachBatch, because de-duplicating against the whole
+    table cannot stream): parse and validate the batch, insert events whose event_id Silver does
+    not have yet, quarantine the rest with their reasons, and record the batch's counts. Each
+    write is idempotent per batch id, so a batch re-run after a crash changes nothing."""
+    config = runtime.config
+    silver_table = config.table("silver_events")
+    quarantine_table = config.table("silver_quarantine")
+    quality_table = config.table("ops_data_quality")
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        validated = batch.transform(parse_payloads).transform(validate(config.quality)).persist()
+        try:
+            valid, invalid = split_invalid(validated)
+            events = _first_of_each_event_id(valid.transform(to_silver_events))
+            known_ids = spark.table(silver_table).select("event_id")
+            new_events = events.join(known_ids, "event_id", "left_anti").persist()
+            inserted = new_events.count()
+            append_once(
+                new_events, silver_table, writer_id=f"{silver_table}/silver", batch_id=batch_id
+            )
+            new_events.unpersist()
+            append_once(
+                invalid.transform(to_quarantine),
+                quarantine_table,
+                writer_id=f"{quarantine_table}/silver",
+                batch_id=batch_id,
+            )
+            counts = validated.agg(
+                F.count(F.lit(1)).alias("input_rows"),
+                F.count_if(F.size("reasons") == 0).alias("valid_rows"),
+            ).first()
+            assert counts is not None
+            by_reason = {
+                row["code"]: row["rows"]
+                for row in invalid.select(F.explode(F.array_distinct("reasons.code")).alias("code"))
+                .groupBy("code")
+                .agg(F.count(F.lit(1)).alias("rows"))
+                .collect()
+            }
+            input_rows, valid_rows = int(counts["input_rows"]), int(counts["valid_rows"])
+            quality_row = spark.createDataFrame(
+                [
+                    (
+                        "silver",
+                        batch_id,
+                        datetime.now(UTC).replace(tzinfo=None),
+                        input_rows,
+                        valid_rows,
+                        inserted,
+                        valid_rows - inserted,
+                        input_rows - valid_rows,
+                        by_reason,
+                    )
+                ],
+                DATA_QUALITY_SCHEMA,
+            )
+            append_once(
+                quality_row, quality_table, writer_id=f"{quality_table}/silver", batch_id=batch_id
+            )
+        finally:
+            validated.unpersist()
+
+    return write
+
+
+def start_silver(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
+    """Start the bronze_ad_events -> silver_ad_events / silver_quarantine stream."""
+    config = runtime.config
+    for spec in (BRONZE_EVENTS, SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY):
+        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
+    bronze = runtime.spark.readStream.table(config.table("bronze_events"))
+    writer = (
+        bronze.writeStream.foreachBatch(silver_foreach_batch(runtime))
+        .option("checkpointLocation", config.checkpoint("silver"))
+        .queryName("silver")
+    )
+    return trigger.apply(writer).start()
+
+
 LayerStarter = Callable[[Runtime, StreamTrigger], StreamingQuery]
 LAYERS: dict[str, LayerStarter] = {
     "bronze": start_bronze,
+    "silver": start_silver,
 }
 
 

@@ -61,3 +61,15 @@ def append_to_table(
     if query_name:
         writer = writer.queryName(query_name)
     return writer.toTable(table_name)
+
+
+def append_once(frame: DataFrame, table_name: str, *, writer_id: str, batch_id: int) -> None:
+    """Append a micro-batch's rows exactly once: Delta skips a (writer_id, batch_id) it has
+    already committed, so re-running a batch after a crash adds nothing twice."""
+    (
+        frame.write.format("delta")
+        .mode("append")
+        .option("txnAppId", writer_id)
+        .option("txnVersion", batch_id)
+        .saveAsTable(table_name)
+    )

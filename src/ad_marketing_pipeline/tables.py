@@ -13,16 +13,19 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
+    BooleanType,
     DataType,
     DateType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
     TimestampType,
 )
 
+from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import PipelineConfig
 
 # Table properties only Databricks knows (open-source Delta rejects unknown delta.* keys).
@@ -66,6 +69,7 @@ class TableSpec:
     schema: StructType
     comment: str
     cluster_by: tuple[str, ...] = ()
+    partitioned_by: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +108,8 @@ def create_table_sql(table_name: str, spec: TableSpec, *, on_databricks: bool) -
         properties.update(DATABRICKS_ONLY_PROPERTIES)
     columns = ",\n  ".join(_column_sql(column) for column in spec.schema.fields)
     clustering = f"\nCLUSTER BY ({', '.join(spec.cluster_by)})" if spec.cluster_by else ""
+    if spec.partitioned_by:
+        clustering = f"\nPARTITIONED BY ({', '.join(spec.partitioned_by)})"
     listed = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(properties.items()))
     table_properties = f"\nTBLPROPERTIES ({listed})" if listed else ""
     return (
@@ -119,3 +125,87 @@ def ensure_table(
     table_name = config.table(spec.key)
     spark.sql(create_table_sql(table_name, spec, on_databricks=on_databricks))
     return table_name
+
+
+def _silver_event_fields() -> list[StructField]:
+    fields = [_column("event_id", StringType(), "unique id of the event", nullable=False)]
+    for contract_field in contract.event_schema().fields:
+        if contract_field.name == "event_id":
+            continue
+        name = "event_time" if contract_field.name == "timestamp" else contract_field.name
+        fields.append(StructField(name, contract_field.dataType, True))
+    return fields
+
+
+_SOURCE_FIELDS = [
+    BRONZE_SCHEMA["source_kind"],
+    BRONZE_SCHEMA["topic"],
+    BRONZE_SCHEMA["partition"],
+    BRONZE_SCHEMA["offset"],
+    BRONZE_SCHEMA["file_path"],
+    BRONZE_SCHEMA["ingested_at"],
+]
+
+SILVER_EVENTS_SCHEMA = StructType(
+    [
+        *_silver_event_fields(),
+        _column("extra_fields", MapType(StringType(), StringType()), "fields outside the contract"),
+        *_SOURCE_FIELDS,
+        _column("is_valid", BooleanType(), "always true: invalid records are in quarantine"),
+        _column("processed_at", TimestampType(), "when Silver stored the event"),
+        _column("ingest_year", IntegerType(), "year of ingested_at (UTC)"),
+        _column("ingest_month", IntegerType(), "month of ingested_at"),
+        _column("ingest_day", IntegerType(), "day of month of ingested_at"),
+        _column("ingest_hour", IntegerType(), "hour of ingested_at"),
+    ]
+)
+
+REASON_TYPE = StructType([StructField("code", StringType()), StructField("field", StringType())])
+
+QUARANTINE_SCHEMA = StructType(
+    [
+        BRONZE_SCHEMA["payload"],
+        _column("reasons", ArrayType(REASON_TYPE), "every rule the record failed (code, field)"),
+        _column("reason_codes", ArrayType(StringType()), "the reasons' codes"),
+        *_SOURCE_FIELDS,
+        _column("quarantined_at", TimestampType(), "when Silver quarantined it"),
+    ]
+)
+
+DATA_QUALITY_SCHEMA = StructType(
+    [
+        _column("query_name", StringType(), "the streaming query"),
+        _column("batch_id", LongType(), "its micro-batch"),
+        _column("processed_at", TimestampType(), "when the batch was processed"),
+        _column("input_rows", LongType(), "Bronze records in the batch"),
+        _column("valid_rows", LongType(), "records that passed every rule"),
+        _column("inserted_rows", LongType(), "new events written to Silver"),
+        _column("duplicate_rows", LongType(), "valid records whose event_id Silver already had"),
+        _column("quarantined_rows", LongType(), "records sent to quarantine"),
+        _column(
+            "quarantined_by_reason",
+            MapType(StringType(), LongType()),
+            "quarantined records per reason code (a record may count under several)",
+        ),
+    ]
+)
+
+SILVER_EVENTS = TableSpec(
+    key="silver_events",
+    schema=SILVER_EVENTS_SCHEMA,
+    comment="Valid, unique events parsed against the event contract.",
+    partitioned_by=("ingest_year", "ingest_month", "ingest_day", "ingest_hour"),
+    properties={"delta.enableChangeDataFeed": "true"},
+)
+SILVER_QUARANTINE = TableSpec(
+    key="silver_quarantine",
+    schema=QUARANTINE_SCHEMA,
+    comment="Records that failed validation, as received, with every reason.",
+    properties={"delta.enableChangeDataFeed": "true", "delta.appendOnly": "true"},
+)
+OPS_DATA_QUALITY = TableSpec(
+    key="ops_data_quality",
+    schema=DATA_QUALITY_SCHEMA,
+    comment="Per streaming batch: input, valid, inserted, duplicate and quarantined counts.",
+    properties={"delta.appendOnly": "true"},
+)
