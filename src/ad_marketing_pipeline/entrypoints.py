@@ -84,22 +84,25 @@ LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
 }
 
 
-def provision(runtime: Runtime) -> list[str]:
-    """Create the schema and every table (idempotent); returns the tables' names."""
+def ensure_tables(runtime: Runtime, specs: Sequence[TableSpec]) -> list[str]:
+    """Create the schema and these tables if missing (idempotent); returns their names."""
     config = runtime.config
     runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
     return [
         ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
-        for specs in LAYER_TABLES.values()
         for spec in specs
     ]
+
+
+def provision(runtime: Runtime) -> list[str]:
+    """Create the schema and every table of every layer; returns the tables' names."""
+    return ensure_tables(runtime, [spec for specs in LAYER_TABLES.values() for spec in specs])
 
 
 def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> bronze_ad_events stream."""
     config = runtime.config
-    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
-    table = ensure_table(runtime.spark, config, BRONZE_EVENTS, on_databricks=runtime.on_databricks)
+    [table] = ensure_tables(runtime, [BRONZE_EVENTS])
     if isinstance(config.source, FilesSource) and not runtime.on_databricks:
         Path(config.landing_path).mkdir(parents=True, exist_ok=True)
     records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
@@ -129,7 +132,9 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
     """The Silver micro-batch writer (foreachBatch, because de-duplicating against the whole
     table cannot stream): parse and validate the batch, insert events whose event_id Silver does
     not have yet, quarantine the rest with their reasons, and record the batch's counts. Each
-    write is idempotent per batch id, so a batch re-run after a crash changes nothing."""
+    write is idempotent per batch id, so a batch re-run after a crash changes nothing; and
+    events are checked against Silver's rows from other batches only, so a re-run counts the
+    same inserted and duplicate rows as the first run did."""
     config = runtime.config
     silver_table = config.table("silver_events")
     quarantine_table = config.table("silver_quarantine")
@@ -140,8 +145,14 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
         validated = batch.transform(parse_payloads).transform(validate(config.quality)).persist()
         try:
             valid, invalid = split_invalid(validated)
-            events = _first_of_each_event_id(valid.transform(to_silver_events))
-            known_ids = spark.table(silver_table).select("event_id")
+            events = _first_of_each_event_id(valid.transform(to_silver_events)).withColumn(
+                "silver_batch_id", F.lit(batch_id).cast("bigint")
+            )
+            known_ids = (
+                spark.table(silver_table)
+                .filter(F.col("silver_batch_id") != batch_id)
+                .select("event_id")
+            )
             new_events = events.join(known_ids, "event_id", "left_anti").persist()
             inserted = new_events.count()
             append_once(
@@ -195,8 +206,7 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
 def start_silver(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the bronze_ad_events -> silver_ad_events / silver_quarantine stream."""
     config = runtime.config
-    for spec in (BRONZE_EVENTS, SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY):
-        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
+    ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
     bronze = runtime.spark.readStream.table(config.table("bronze_events"))
     writer = (
         bronze.writeStream.foreachBatch(silver_foreach_batch(runtime))

@@ -153,6 +153,7 @@ SILVER_EVENTS_SCHEMA = StructType(
         *_SOURCE_FIELDS,
         _column("is_valid", BooleanType(), "always true: invalid records are in quarantine"),
         _column("processed_at", TimestampType(), "when Silver stored the event"),
+        _column("silver_batch_id", LongType(), "the Bronze -> Silver micro-batch that stored it"),
         _column("ingest_year", IntegerType(), "year of ingested_at (UTC)"),
         _column("ingest_month", IntegerType(), "month of ingested_at"),
         _column("ingest_day", IntegerType(), "day of month of ingested_at"),

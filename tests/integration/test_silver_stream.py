@@ -11,9 +11,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.entrypoints import (
+    LAYER_TABLES,
+    ensure_tables,
+    prepare_runtime,
+    run_layers,
+    silver_foreach_batch,
+)
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
 from helpers import assert_frames_equal
 
 EXPECTED_CODE = {
@@ -123,3 +130,35 @@ def test_replaying_the_input_leaves_silver_unchanged(spark: SparkSession, tmp_pa
     assert spark.table(config.table("bronze_events")).count() == 4_000
     after = spark.table(config.table("silver_events")).select(*stable_columns)
     assert_frames_equal(after, before)
+
+
+def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    config = silver_config(tmp_path)
+    runtime = prepare_runtime(spark, config, environ={})
+    ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
+    lines = [line.text for line in generate_lines(SETTINGS.model_copy(update={"events": 500}))]
+    batch = (
+        spark.createDataFrame([(line,) for line in lines], "payload string")
+        .select(
+            "payload",
+            *(
+                F.lit(None).cast(field.dataType).alias(field.name)
+                for field in BRONZE_SCHEMA.fields
+                if field.name != "payload"
+            ),
+        )
+        .withColumns({"source_kind": F.lit("files"), "ingested_at": F.current_timestamp()})
+    )
+    write = silver_foreach_batch(runtime)
+
+    write(batch, 7)
+    tables = ("silver_events", "silver_quarantine", "ops_data_quality")
+    first = {name: spark.table(config.table(name)).count() for name in tables}
+    write(batch, 7)  # the same batch again, as after a crash before the checkpoint commit
+
+    assert {name: spark.table(config.table(name)).count() for name in tables} == first
+    quality = spark.table(config.table("ops_data_quality")).first()
+    assert quality is not None
+    assert quality["input_rows"] == 500
+    assert quality["inserted_rows"] == first["silver_events"]
+    assert quality["quarantined_rows"] == first["silver_quarantine"]
