@@ -48,6 +48,14 @@ class TableNames(_Frozen):
     bronze_events: Identifier = "bronze_ad_events"
     silver_events: Identifier = "silver_ad_events"
     silver_quarantine: Identifier = "silver_quarantine"
+    # Views of silver_ad_events, one per event type, with that type's columns only.
+    silver_ad_clicks: Identifier = "silver_ad_clicks"
+    silver_impressions: Identifier = "silver_impressions"
+    silver_conversions: Identifier = "silver_conversions"
+    silver_conversion_cancellations: Identifier = "silver_conversion_cancellations"
+    silver_click_refunds: Identifier = "silver_click_refunds"
+    silver_budget_updates: Identifier = "silver_budget_updates"
+    silver_page_views: Identifier = "silver_page_views"
     ops_streaming_progress: Identifier = "ops_streaming_progress"
     ops_data_quality: Identifier = "ops_data_quality"
     gold_advertiser_spend: Identifier = "gold_advertiser_spend"
@@ -61,6 +69,9 @@ class TableNames(_Frozen):
     gold_aggregated_advertiser_spend: Identifier = "gold_aggregated_advertiser_spend"
     gold_fact_conversions: Identifier = "gold_fact_conversions"
     gold_fact_ad_performance: Identifier = "gold_fact_ad_performance"
+    gold_sessions: Identifier = "gold_sessions"
+    gold_touchpoints: Identifier = "gold_touchpoints"
+    gold_conversion_paths: Identifier = "gold_conversion_paths"
     gold_attribution: Identifier = "gold_attribution"
     gold_attribution_comparison: Identifier = "gold_attribution_comparison"
     gold_channel_performance: Identifier = "gold_channel_performance"
@@ -173,6 +184,11 @@ class TriggerConfig(_Frozen):
 
     mode: Literal["available_now", "processing_time"] = "available_now"
     processing_time: str = "10 seconds"
+    max_files_per_batch: PositiveInt = Field(
+        default=1000,
+        description="most Delta files one micro-batch of a table-to-table stream (Silver, Gold, "
+        "attribution) reads; bounds a batch's memory after a long pause",
+    )
 
     @field_validator("processing_time")
     @classmethod

@@ -327,9 +327,16 @@ def typed_field_column(text: Column, data_type: DataType) -> Column:
     return text.try_cast(data_type)
 
 
-def payload_text_column(raw: Column) -> Column:
+def json_text_column(raw: Column) -> Column:
+    """A payload's JSON text without a leading UTF-8 byte-order mark (some tools write one at
+    the start of every file), which a JSON parser would reject."""
+    return F.regexp_replace(raw, "^\ufeff", "")
+
+
+def payload_text_column(raw_payload: Column) -> Column:
     """A raw JSON payload as a struct of every contract field's text (`payload_schema()`);
     null when the payload is not a JSON object."""
+    raw = json_text_column(raw_payload)
     parse_schema = StructType(
         [*payload_schema().fields, StructField(CORRUPT_RECORD_FIELD, StringType())]
     )

@@ -22,7 +22,12 @@ from pyspark.sql.streaming.query import StreamingQuery
 from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.io import StreamTrigger, append_once, append_to_table
+from ad_marketing_pipeline.io import (
+    StreamTrigger,
+    append_once,
+    append_to_table,
+    read_table_stream,
+)
 from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
 from ad_marketing_pipeline.silver import (
     parse_payloads,
@@ -40,6 +45,7 @@ from ad_marketing_pipeline.tables import (
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TableSpec,
+    ensure_event_type_views,
     ensure_table,
 )
 
@@ -85,13 +91,17 @@ LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
 
 
 def ensure_tables(runtime: Runtime, specs: Sequence[TableSpec]) -> list[str]:
-    """Create the schema and these tables if missing (idempotent); returns their names."""
+    """Create the schema and these tables if missing (idempotent); returns their names. With
+    Silver's events table come its per-event-type views."""
     config = runtime.config
     runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
-    return [
+    names = [
         ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
         for spec in specs
     ]
+    if SILVER_EVENTS in specs:
+        names += ensure_event_type_views(runtime.spark, config)
+    return names
 
 
 def provision(runtime: Runtime) -> list[str]:
@@ -207,7 +217,7 @@ def start_silver(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the bronze_ad_events -> silver_ad_events / silver_quarantine stream."""
     config = runtime.config
     ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
-    bronze = runtime.spark.readStream.table(config.table("bronze_events"))
+    bronze = read_table_stream(runtime.spark, config.table("bronze_events"), config.trigger)
     writer = (
         bronze.writeStream.foreachBatch(silver_foreach_batch(runtime))
         .option("checkpointLocation", config.checkpoint("silver"))

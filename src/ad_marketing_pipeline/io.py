@@ -1,11 +1,14 @@
-"""All table writes: one writer for streams and batches, taking target, checkpoint and trigger."""
+"""Table I/O: the stream reader of Delta tables, one writer for streams and batches (taking
+target, checkpoint and trigger), and idempotent micro-batch appends and merges."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pyspark.sql import DataFrame
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
@@ -35,6 +38,14 @@ def stream_trigger(trigger: TriggerConfig, mode: TriggerMode | None = None) -> S
     without `mode` the configured trigger mode decides."""
     continuous = mode == "continuous" or (mode is None and trigger.mode == "processing_time")
     return StreamTrigger(trigger.processing_time if continuous else None)
+
+
+def read_table_stream(spark: SparkSession, table_name: str, trigger: TriggerConfig) -> DataFrame:
+    """A stream of the rows appended to a Delta table, at most `trigger.max_files_per_batch`
+    files per micro-batch (availableNow honours the bound too, in several batches)."""
+    return spark.readStream.option("maxFilesPerTrigger", trigger.max_files_per_batch).table(
+        table_name
+    )
 
 
 def append_to_table(
@@ -73,3 +84,26 @@ def append_once(frame: DataFrame, table_name: str, *, writer_id: str, batch_id: 
         .option("txnVersion", batch_id)
         .saveAsTable(table_name)
     )
+
+
+def upsert_by_keys(
+    frame: DataFrame, table_name: str, keys: Sequence[str], *, delete_missing_in: str | None = None
+) -> None:
+    """MERGE `frame` into a Delta table on `keys`: matched rows are replaced, new rows inserted.
+
+    A MERGE whose every matched row gets the same new values is idempotent, so a micro-batch
+    re-run after a crash leaves the table as the first run did. With `delete_missing_in`, a SQL
+    condition on the target's columns (e.g. `t.advertiser IN ('a', 'b')`), rows of that scope
+    that `frame` no longer has are deleted: the way to replace a recomputed slice whole.
+    """
+    target = DeltaTable.forName(frame.sparkSession, table_name)
+    matches = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+    merge = (
+        target.alias("t")
+        .merge(frame.alias("s"), matches)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+    )
+    if delete_missing_in is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing_in)
+    merge.execute()

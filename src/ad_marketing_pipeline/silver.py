@@ -28,6 +28,7 @@ TIMESTAMP_IN_FUTURE = "timestamp_in_future"
 TIMESTAMP_TOO_OLD = "timestamp_too_old"
 INVALID_CURRENCY = "invalid_currency"
 INVALID_VALUE = "invalid_value"
+INVALID_UNICODE = "invalid_unicode"
 
 REASON_CODES: tuple[str, ...] = (
     MALFORMED_JSON,
@@ -41,6 +42,14 @@ REASON_CODES: tuple[str, ...] = (
     TIMESTAMP_TOO_OLD,
     INVALID_CURRENCY,
     INVALID_VALUE,
+    INVALID_UNICODE,
+)
+# A lone UTF-16 surrogate escape (the parser would turn it into "?", so two different ids could
+# collide), or U+FFFD, which stands for bytes that were not UTF-8 when the record was received.
+NOT_UNICODE_PATTERN = (
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    "|\ufffd"
 )
 MONEY_FIELDS = ("amount", "revenue", "budget_value")
 _ALLOWED_VALUES = {"budget_period": ("day", "month")}
@@ -125,6 +134,7 @@ def validate(quality: QualityConfig, now: Column | None = None) -> Transform:
         rules = [
             _reason(F.octet_length("payload") > quality.max_payload_bytes, OVERSIZED_PAYLOAD),
             _reason(~parsed_ok, MALFORMED_JSON),
+            _reason(F.col("payload").rlike(NOT_UNICODE_PATTERN), INVALID_UNICODE),
             _reason(
                 parsed_ok & ~F.coalesce(known_type, F.lit(False)), UNKNOWN_EVENT_TYPE, "event_type"
             ),
@@ -171,7 +181,7 @@ def to_silver_events(valid: DataFrame) -> DataFrame:
         F.col(f"event.{name}").alias("event_time" if name == "timestamp" else name)
         for name in contract.event_schema().fieldNames()
     ]
-    all_fields = F.from_json(F.col("payload"), "map<string,string>")
+    all_fields = F.from_json(contract.json_text_column(F.col("payload")), "map<string,string>")
     extra = F.map_filter(
         all_fields, lambda key, _value: ~F.array_contains(_known_field_names(), key)
     )

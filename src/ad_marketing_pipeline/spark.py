@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
 from ad_marketing_pipeline.errors import SetupError
+from ad_marketing_pipeline.tables import ensure_event_type_views
 
 log = logging.getLogger(__name__)
 
@@ -128,5 +129,7 @@ def get_spark(
             f"paths.warehouse {warehouse!r} is a remote URI; a local run needs a local folder"
         )
     spark = build_local_session(config.spark, warehouse, cwd=cwd or Path.cwd())
-    register_warehouse_tables(spark, warehouse, config.schema_name)
+    registered = register_warehouse_tables(spark, warehouse, config.schema_name)
+    if config.tables.silver_events in registered:
+        ensure_event_type_views(spark, config)
     return spark

@@ -84,6 +84,16 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
     ),
     "lowercase currency": (click(currency="usd"), [("invalid_currency", "currency")]),
     "bad budget period": (budget(budget_period="week"), [("invalid_value", "budget_period")]),
+    "lone surrogate escape": (
+        click().replace('"c-1"', '"\\ud800"'),
+        [("invalid_unicode", None)],
+    ),
+    "bytes that were not UTF-8": (
+        click().replace('"c-1"', '"c-\ufffd"'),
+        [("invalid_unicode", None)],
+    ),
+    "escaped surrogate pair": (click().replace('"c-1"', '"\\ud83d\\ude00"'), []),
+    "byte-order mark before the object": ("\ufeff" + click(), []),
     "oversized payload": (click(click_id="x" * 3000), [("oversized_payload", None)]),
     "several problems at once": (
         click(click_id=..., amount=-1, currency="dollars"),
@@ -128,6 +138,7 @@ def test_reason_codes_are_stable() -> None:
         "timestamp_too_old",
         "invalid_currency",
         "invalid_value",
+        "invalid_unicode",
     )
 
 
