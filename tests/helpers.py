@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame
 from pyspark.sql.types import MapType
@@ -17,4 +27,68 @@ def assert_frames_equal(actual: DataFrame, expected: DataFrame, *, ordered: bool
     """The one DataFrame comparison of the suite (chispa): same schema, same rows."""
     if not ordered:
         actual, expected = _sorted_rows(actual), _sorted_rows(expected)
-    assert_df_equality(actual, expected, ignore_nullable=True)
+    assert_df_equality(actual, expected, ignore_nullable=True, ignore_metadata=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline in a child process (for SIGKILL tests and CLI runs)
+# ---------------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def write_conf(root: Path, conf: dict[str, Any]) -> Path:
+    """A conf file under `root` whose paths.root is `root`."""
+    conf_file = root / "conf.yml"
+    conf_file.write_text(yaml.safe_dump({"paths": {"root": str(root)}, **conf}))
+    return conf_file
+
+
+def start_cli(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`python -m ad_marketing_pipeline.cli <args>` in its own process group, logging to
+    `root/cli.log`."""
+    log = (root / "cli.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ad_marketing_pipeline.cli", *args],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+def cli_log(root: Path) -> str:
+    return (root / "cli.log").read_text(errors="replace")[-3000:]
+
+
+def committed_batches(root: Path, query_name: str) -> int:
+    commits = root / "checkpoints" / query_name / "commits"
+    return len([p for p in commits.glob("*") if p.name.isdigit()]) if commits.is_dir() else 0
+
+
+def _run_args(root: Path, layers: str) -> tuple[str, ...]:
+    return ("run", "--layers", layers, "--trigger", "once", "--conf", str(root / "conf.yml"))
+
+
+def kill_run_after_batches(
+    root: Path, layers: str, query_name: str, *, restart_layers: str | None = None
+) -> None:
+    """Start `run --layers <layers>` with root/conf.yml, SIGKILL it once `query_name` has
+    committed two batches, then run `restart_layers` (default: the same) to the end."""
+    process = start_cli(root, *_run_args(root, layers))
+    try:
+        wait_until(lambda: committed_batches(root, query_name) >= 2, 240, "two batches")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    restarted = start_cli(root, *_run_args(root, restart_layers or layers))
+    assert restarted.wait(400) == 0, cli_log(root)

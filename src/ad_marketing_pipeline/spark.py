@@ -129,7 +129,7 @@ def get_spark(
             f"paths.warehouse {warehouse!r} is a remote URI; a local run needs a local folder"
         )
     spark = build_local_session(config.spark, warehouse, cwd=cwd or Path.cwd())
-    registered = register_warehouse_tables(spark, warehouse, config.schema_name)
-    if config.tables.silver_events in registered:
+    register_warehouse_tables(spark, warehouse, config.schema_name)
+    if spark.catalog.tableExists(config.table("silver_events")):
         ensure_event_type_views(spark, config)
     return spark

@@ -3,18 +3,13 @@ Spark streaming engine, and a SIGKILL in the middle of a run."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from confluent_kafka import Producer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -31,9 +26,8 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.producer import send_to_kafka
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, kill_run_after_batches, wait_until, write_conf
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MALFORMED_PAYLOADS = [
     b"not json at all",
     b"",
@@ -90,14 +84,6 @@ def payload_bytes(rows: DataFrame) -> DataFrame:
 
 def payload_frame(spark: SparkSession, payloads: Sequence[bytes]) -> DataFrame:
     return spark.createDataFrame([(payload,) for payload in payloads], "payload binary")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_provision_creates_bronze_with_the_expected_table_properties(
@@ -259,48 +245,10 @@ def test_file_added_while_the_stream_runs_lands_once(spark: SparkSession, tmp_pa
 # ---------------------------------------------------------------------------------------------
 
 
-def start_bronze_process(root: Path, source: dict[str, Any]) -> subprocess.Popen[bytes]:
-    conf_file = root / "conf.yml"
-    conf_file.write_text(
-        yaml.safe_dump({"schema": "ad_marketing", "paths": {"root": str(root)}, "source": source})
-    )
-    log = (root / "bronze-process.log").open("ab")
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ad_marketing_pipeline.cli",
-            "run",
-            "--layers",
-            "bronze",
-            "--trigger",
-            "once",
-            "--conf",
-            str(conf_file),
-        ],
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-
-
-def committed_batches(root: Path, query_name: str) -> int:
-    commits = root / "checkpoints" / query_name / "commits"
-    return len([p for p in commits.glob("*") if p.name.isdigit()]) if commits.is_dir() else 0
-
-
 def kill_after_batches(root: Path, source: dict[str, Any], query_name: str) -> None:
     """Start a Bronze run, SIGKILL it once two batches are committed, then run it to the end."""
-    process = start_bronze_process(root, source)
-    try:
-        wait_until(lambda: committed_batches(root, query_name) >= 2, 180, "two batches")
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(30)
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    restarted = start_bronze_process(root, source)
-    assert restarted.wait(300) == 0, (root / "bronze-process.log").read_text()[-3000:]
+    write_conf(root, {"schema": "ad_marketing", "source": source})
+    kill_run_after_batches(root, "bronze", query_name)
 
 
 def bronze_table(spark: SparkSession, root: Path) -> DataFrame:
