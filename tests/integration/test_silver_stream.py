@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
@@ -21,7 +21,7 @@ from ad_marketing_pipeline.entrypoints import (
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, kill_run_after_batches, write_conf
 
 EXPECTED_CODE = {
     "not_json": "malformed_json",
@@ -162,3 +162,57 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
     assert quality["input_rows"] == 500
     assert quality["inserted_rows"] == first["silver_events"]
     assert quality["quarantined_rows"] == first["silver_quarantine"]
+
+
+def silver_columns_that_do_not_depend_on_when(frame: DataFrame) -> DataFrame:
+    """Silver's events without the columns that say when, from which folder or in which batch
+    a run stored them."""
+    varying = {"processed_at", "ingested_at", "silver_batch_id", "file_path"} | {
+        c for c in frame.columns if c.startswith("ingest_")
+    }
+    return frame.select(*(c for c in frame.columns if c not in varying))
+
+
+@pytest.mark.slow
+def test_sigkill_during_silver_then_restart_equals_an_uninterrupted_run(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    settings = SETTINGS.model_copy(update={"events": 2_000, "events_per_file": 400})
+    conf = {
+        "schema": "ad_marketing",
+        "source": {"kind": "files", "max_files_per_trigger": 1},
+        "trigger": {"max_files_per_batch": 1},
+    }
+    killed_root, reference_root = tmp_path / "killed", tmp_path / "reference"
+    write_landing_files(settings, killed_root / "landing")
+    write_conf(killed_root, conf)
+    reference_schema = f"reference_{uuid.uuid4().hex[:10]}"
+    reference = PipelineConfig.model_validate(
+        {**conf, "env": "test", "schema": reference_schema, "paths": {"root": str(reference_root)}}
+    )
+    write_landing_files(settings, Path(reference.landing_path))
+
+    # `run --layers bronze,silver` killed during Silver, then `run --layers silver` to the end.
+    kill_run_after_batches(killed_root, "bronze,silver", "silver", restart_layers="silver")
+    run_layers(prepare_runtime(spark, reference, environ={}), ["bronze", "silver"], StreamTrigger())
+
+    def killed(name: str) -> DataFrame:
+        folder = killed_root / "warehouse" / "ad_marketing.db" / name
+        return spark.read.format("delta").load(str(folder))
+
+    def uninterrupted(key: str) -> DataFrame:
+        return spark.table(reference.table(key))
+
+    assert_frames_equal(
+        silver_columns_that_do_not_depend_on_when(killed("silver_ad_events")),
+        silver_columns_that_do_not_depend_on_when(uninterrupted("silver_events")),
+    )
+    assert_frames_equal(
+        killed("silver_quarantine").select("payload", "reason_codes"),
+        uninterrupted("silver_quarantine").select("payload", "reason_codes"),
+    )
+    totals = ("input_rows", "inserted_rows", "duplicate_rows", "quarantined_rows")
+    assert_frames_equal(
+        killed("ops_data_quality").agg(*(F.sum(c).alias(c) for c in totals)),
+        uninterrupted("ops_data_quality").agg(*(F.sum(c).alias(c) for c in totals)),
+    )
