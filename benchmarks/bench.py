@@ -36,6 +36,10 @@ from ad_marketing_pipeline.spark import build_local_session, register_warehouse_
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 TOPIC = "bench-events"
+# The layers measured, in pipeline order; each reads what the previous one wrote.
+LAYERS = ("bronze", "silver")
+STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver"}
+STAGE_GOALS = {"bronze": ">= 0.8 x ceiling"}
 
 
 def timed(action: Callable[..., object], *args: object) -> float:
@@ -62,8 +66,8 @@ def kafka_ceiling(spark: SparkSession, bootstrap: str, work: Path, run: int) -> 
     query.awaitTermination()
 
 
-def bronze_run(spark: SparkSession, bootstrap: str, work: Path, run: int) -> None:
-    config = PipelineConfig.model_validate(
+def bench_config(bootstrap: str, work: Path, run: int) -> PipelineConfig:
+    return PipelineConfig.model_validate(
         {
             "env": "bench",
             "schema": f"bench_{run + 1}",
@@ -71,7 +75,10 @@ def bronze_run(spark: SparkSession, bootstrap: str, work: Path, run: int) -> Non
             "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topics": [TOPIC]},
         }
     )
-    run_layers(prepare_runtime(spark, config, environ={}), ["bronze"], StreamTrigger())
+
+
+def layer_run(spark: SparkSession, config: PipelineConfig, layer: str) -> None:
+    run_layers(prepare_runtime(spark, config, environ={}), [layer], StreamTrigger())
 
 
 def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
@@ -87,20 +94,23 @@ def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
         settings = SparkSettings(driver_memory="4g")
         spark = build_local_session(settings, str(work / "warehouse"), cwd=REPO_ROOT)
         register_warehouse_tables(spark, str(work / "warehouse"), "bench")
-        ceiling_runs: list[float] = []
-        bronze_runs: list[float] = []
+        runs: dict[str, list[float]] = {"ceiling": [], **{layer: [] for layer in LAYERS}}
         bootstrap = broker.bootstrap_servers
-        kafka_ceiling(spark, bootstrap, work, -1)  # warm-up, not counted
-        bronze_run(spark, bootstrap, work, -1)
-        # Alternate the two so that warm-up and page cache favour neither.
-        for run in range(repeats):
-            ceiling_runs.append(timed(kafka_ceiling, spark, bootstrap, work, run))
-            bronze_runs.append(timed(bronze_run, spark, bootstrap, work, run))
+        # The first round warms the JVM up and is not counted; the stages then alternate so that
+        # warm-up and page cache favour none of them.
+        for run in range(-1, repeats):
+            seconds = {"ceiling": timed(kafka_ceiling, spark, bootstrap, work, run)}
+            config = bench_config(bootstrap, work, run)
+            for layer in LAYERS:
+                seconds[layer] = timed(layer_run, spark, config, layer)
+            if run >= 0:
+                for stage, taken in seconds.items():
+                    runs[stage].append(taken)
         spark.stop()
     finally:
         broker.stop()
-    ceiling = events / min(ceiling_runs)
-    bronze = events / min(bronze_runs)
+    ceiling = events / min(runs["ceiling"])
+    per_layer = {layer: events / min(runs[layer]) for layer in LAYERS}
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -109,13 +119,16 @@ def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
         "producer_events_per_second": round(events / send_seconds),
         "stages": {
             "kafka_to_delta_ceiling": {"events_per_second": round(ceiling), "ratio": 1.0},
-            "bronze": {
-                "events_per_second": round(bronze),
-                "ratio": round(bronze / ceiling, 3),
-                "goal": ">= 0.8 x ceiling",
+            **{
+                STAGE_NAMES[layer]: {
+                    "events_per_second": round(rate),
+                    "ratio": round(rate / ceiling, 3),
+                    **({"goal": STAGE_GOALS[layer]} if layer in STAGE_GOALS else {}),
+                }
+                for layer, rate in per_layer.items()
             },
         },
-        "seconds": {"ceiling_runs": ceiling_runs, "bronze_runs": bronze_runs},
+        "seconds": runs,
     }
 
 
