@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="default: the configured trigger.mode",
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the chosen layers that support it (gold, attribution) from the whole of "
+        "the layer before them instead of processing only what is new (for recovery)",
+    )
 
     sql = commands.add_parser(
         "sql",
@@ -366,6 +372,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_progress=lambda layer, progress: console.print(
             f"{layer}: " + ", ".join(f"{k}={v}" for k, v in progress_summary(progress).items())
         ),
+        full_refresh=args.full_refresh,
     )
     return 0
 

@@ -58,6 +58,7 @@ class TableNames(_Frozen):
     silver_page_views: Identifier = "silver_page_views"
     ops_streaming_progress: Identifier = "ops_streaming_progress"
     ops_data_quality: Identifier = "ops_data_quality"
+    gold_advertisers: Identifier = "gold_advertisers"
     gold_advertiser_spend: Identifier = "gold_advertiser_spend"
     gold_hourly_spend: Identifier = "gold_hourly_spend"
     gold_daily_spend: Identifier = "gold_daily_spend"

@@ -22,6 +22,8 @@ from pyspark.sql.streaming.query import StreamingQuery
 from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
+from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import (
     StreamTrigger,
     append_once,
@@ -45,9 +47,9 @@ from ad_marketing_pipeline.tables import (
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TableSpec,
-    ensure_event_type_views,
     ensure_table,
 )
+from ad_marketing_pipeline.views import ensure_views
 
 # Options Spark shows in plans and UIs are redacted when their names match this.
 REDACTED_OPTIONS = "(?i)url|jaas|password|secret|token|connection"
@@ -87,21 +89,20 @@ def databricks_secret_reader(spark: SparkSession) -> SecretReader:
 LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "bronze": (BRONZE_EVENTS,),
     "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY),
+    "gold": GOLD_TABLES,
 }
 
 
 def ensure_tables(runtime: Runtime, specs: Sequence[TableSpec]) -> list[str]:
-    """Create the schema and these tables if missing (idempotent); returns their names. With
-    Silver's events table come its per-event-type views."""
+    """Create the schema and these tables if missing (idempotent), then the views over the
+    tables that exist; returns the tables' and views' names."""
     config = runtime.config
     runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
     names = [
         ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
         for spec in specs
     ]
-    if SILVER_EVENTS in specs:
-        names += ensure_event_type_views(runtime.spark, config)
-    return names
+    return names + ensure_views(runtime.spark, config)
 
 
 def provision(runtime: Runtime) -> list[str]:
@@ -226,11 +227,35 @@ def start_silver(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     return trigger.apply(writer).start()
 
 
+def start_gold(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
+    """Start the silver_ad_events -> Gold stream (incremental MERGEs per micro-batch)."""
+    config = runtime.config
+    ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
+    silver = read_table_stream(runtime.spark, config.table("silver_events"), config.trigger)
+    writer = (
+        silver.writeStream.foreachBatch(gold_foreach_batch(config))
+        .option("checkpointLocation", config.checkpoint("gold"))
+        .queryName("gold")
+    )
+    return trigger.apply(writer).start()
+
+
+def rebuild_gold(runtime: Runtime) -> None:
+    """`--full-refresh`: recompute every Gold table from the whole of Silver. The stream keeps
+    its checkpoint; what it processes next is recomputed from Silver too, so both agree."""
+    config = runtime.config
+    ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
+    refresh_gold(runtime.spark.table(config.table("silver_events")), config, None)
+
+
 LayerStarter = Callable[[Runtime, StreamTrigger], StreamingQuery]
 LAYERS: dict[str, LayerStarter] = {
     "bronze": start_bronze,
     "silver": start_silver,
+    "gold": start_gold,
 }
+# Layers that can be rebuilt from the layer before them (`run --full-refresh`).
+REBUILDERS: dict[str, Callable[[Runtime], None]] = {"gold": rebuild_gold}
 
 
 def choose_layers(names: Sequence[str]) -> list[str]:
@@ -254,14 +279,22 @@ def run_layers(
     on_layer_done: Callable[[str, float], None] | None = None,
     on_progress: ProgressReporter | None = None,
     poll_seconds: float = 5.0,
+    full_refresh: bool = False,
 ) -> None:
     """Run `layers` in order. availableNow: one after the other, each to the end. Continuous:
-    all at once until interrupted (Ctrl-C), reporting each new batch's progress."""
+    all at once until interrupted (Ctrl-C), reporting each new batch's progress. With
+    `full_refresh`, layers that can be rebuilt (REBUILDERS) are recomputed from the layer before
+    them instead of running their stream; the others run as usual."""
     chosen = choose_layers(layers)
+    if full_refresh and trigger.continuous:
+        raise PipelineError("--full-refresh runs once; it cannot be combined with continuous")
     if not trigger.continuous:
         for layer in chosen:
             started = time.monotonic()
-            LAYERS[layer](runtime, trigger).awaitTermination()
+            if full_refresh and layer in REBUILDERS:
+                REBUILDERS[layer](runtime)
+            else:
+                LAYERS[layer](runtime, trigger).awaitTermination()
             if on_layer_done:
                 on_layer_done(layer, time.monotonic() - started)
         return

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
@@ -107,3 +108,28 @@ def upsert_by_keys(
     if delete_missing_in is not None:
         merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing_in)
     merge.execute()
+
+
+def replace_keys(
+    recomputed: DataFrame, affected_keys: DataFrame, table_name: str, keys: Sequence[str]
+) -> None:
+    """Make the table's rows for `affected_keys` exactly `recomputed` (one MERGE): rows of
+    those keys are updated or inserted, and rows of those keys that `recomputed` no longer has
+    are deleted. Idempotent, so a re-run micro-batch changes nothing more."""
+    present = "_recomputed"
+    source = (
+        affected_keys.select(*keys)
+        .distinct()
+        .join(recomputed.withColumn(present, F.lit(True)), list(keys), "left")
+    )
+    columns: dict[str, str | Column] = {name: f"s.`{name}`" for name in recomputed.columns}
+    matches = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
+    (
+        DeltaTable.forName(recomputed.sparkSession, table_name)
+        .alias("t")
+        .merge(source.alias("s"), matches)
+        .whenMatchedDelete(condition=f"s.{present} IS NULL")
+        .whenMatchedUpdate(set=columns)
+        .whenNotMatchedInsert(condition=f"s.{present} IS NOT NULL", values=columns)
+        .execute()
+    )

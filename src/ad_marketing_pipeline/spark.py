@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
 from ad_marketing_pipeline.errors import SetupError
-from ad_marketing_pipeline.tables import ensure_event_type_views
+from ad_marketing_pipeline.views import ensure_views
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,5 @@ def get_spark(
         )
     spark = build_local_session(config.spark, warehouse, cwd=cwd or Path.cwd())
     register_warehouse_tables(spark, warehouse, config.schema_name)
-    if spark.catalog.tableExists(config.table("silver_events")):
-        ensure_event_type_views(spark, config)
+    ensure_views(spark, config)
     return spark

@@ -90,14 +90,17 @@ BRONZE_EVENTS = TableSpec(
 )
 
 
-def _sql_string(text: str) -> str:
+def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_sql_string = sql_string  # the attribution package's name for it, until it moves over
 
 
 def _column_sql(column: StructField) -> str:
     not_null = "" if column.nullable else " NOT NULL"
     comment = column.metadata.get("comment")
-    described = f" COMMENT {_sql_string(comment)}" if comment else ""
+    described = f" COMMENT {sql_string(comment)}" if comment else ""
     return f"`{column.name}` {column.dataType.simpleString()}{not_null}{described}"
 
 
@@ -114,7 +117,7 @@ def create_table_sql(table_name: str, spec: TableSpec, *, on_databricks: bool) -
     table_properties = f"\nTBLPROPERTIES ({listed})" if listed else ""
     return (
         f"CREATE TABLE IF NOT EXISTS {table_name} (\n  {columns}\n) USING DELTA{clustering}"
-        f"\nCOMMENT {_sql_string(spec.comment)}{table_properties}"
+        f"\nCOMMENT {sql_string(spec.comment)}{table_properties}"
     )
 
 
@@ -210,70 +213,3 @@ OPS_DATA_QUALITY = TableSpec(
     comment="Per streaming batch: input, valid, inserted, duplicate and quarantined counts.",
     properties={"delta.appendOnly": "true"},
 )
-
-
-@dataclass(frozen=True)
-class EventTypeView:
-    """A view of silver_ad_events holding one event type with that type's columns."""
-
-    key: str  # attribute of `TableNames`
-    event_type: str
-
-
-SILVER_EVENT_TYPE_VIEWS = (
-    EventTypeView("silver_ad_clicks", "ad_click"),
-    EventTypeView("silver_impressions", "impression"),
-    EventTypeView("silver_conversions", "conversion"),
-    EventTypeView("silver_conversion_cancellations", "conversion_cancellation"),
-    EventTypeView("silver_click_refunds", "click_refund"),
-    EventTypeView("silver_budget_updates", "budget_update"),
-    EventTypeView("silver_page_views", "page_view"),
-)
-# Columns every typed view keeps besides the event type's own fields.
-_VIEW_LEADING_COLUMNS = ("event_id", "event_time")
-_VIEW_TRAILING_COLUMNS = (
-    "extra_fields",
-    "source_kind",
-    "ingested_at",
-    "processed_at",
-    "ingest_year",
-    "ingest_month",
-    "ingest_day",
-    "ingest_hour",
-)
-
-
-def event_type_view_columns(event_type: str) -> list[str]:
-    """The view's columns: id and time, the type's contract fields, then lineage columns."""
-    own = [
-        name
-        for name in contract.EVENT_MODELS[event_type].model_fields
-        if name not in ("event_type", "event_id", "timestamp")
-    ]
-    return [*_VIEW_LEADING_COLUMNS, *own, *_VIEW_TRAILING_COLUMNS]
-
-
-def create_event_type_view_sql(view_name: str, silver_table: str, view: EventTypeView) -> str:
-    """`CREATE OR REPLACE VIEW` of one event type over silver_ad_events."""
-    columns = ", ".join(f"`{name}`" for name in event_type_view_columns(view.event_type))
-    return (
-        f"CREATE OR REPLACE VIEW {view_name}\n"
-        f"COMMENT {_sql_string(f'Silver {view.event_type} events with their typed columns.')}\n"
-        f"AS SELECT {columns}\nFROM {silver_table}\n"
-        f"WHERE event_type = {_sql_string(view.event_type)}"
-    )
-
-
-def ensure_event_type_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
-    """Create or replace the per-event-type views of silver_ad_events; returns their names.
-
-    Views are cheap to recreate and always match the current contract. On Databricks they live
-    in Unity Catalog; locally the catalog lasts one session, so every session recreates them.
-    """
-    silver_table = config.table("silver_events")
-    names = []
-    for view in SILVER_EVENT_TYPE_VIEWS:
-        view_name = config.table(view.key)
-        spark.sql(create_event_type_view_sql(view_name, silver_table, view))
-        names.append(view_name)
-    return names

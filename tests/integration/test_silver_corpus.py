@@ -22,12 +22,8 @@ from ad_marketing_pipeline.entrypoints import (
 )
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.spark import get_spark
-from ad_marketing_pipeline.tables import (
-    BRONZE_EVENTS,
-    BRONZE_SCHEMA,
-    SILVER_EVENT_TYPE_VIEWS,
-    event_type_view_columns,
-)
+from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
+from ad_marketing_pipeline.views import SILVER_EVENT_TYPE_VIEWS, event_type_view_columns
 from helpers import assert_frames_equal
 
 AN_HOUR_AGO = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)

@@ -1,0 +1,192 @@
+"""The pipeline's views: typed per-event-type views of Silver and the original pipeline's Gold
+views over gold_advertiser_spend.
+
+Views cost nothing to keep fresh and always agree with their tables. On Databricks they live in
+Unity Catalog; locally the catalog lasts one Spark session, so every session recreates them
+(`ensure_views`, called by `spark.get_spark` and by provisioning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+from ad_marketing_pipeline import contract
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.tables import sql_string
+
+
+@dataclass(frozen=True)
+class EventTypeView:
+    """A view of silver_ad_events holding one event type with that type's columns."""
+
+    key: str  # attribute of `TableNames`
+    event_type: str
+
+
+SILVER_EVENT_TYPE_VIEWS = (
+    EventTypeView("silver_ad_clicks", "ad_click"),
+    EventTypeView("silver_impressions", "impression"),
+    EventTypeView("silver_conversions", "conversion"),
+    EventTypeView("silver_conversion_cancellations", "conversion_cancellation"),
+    EventTypeView("silver_click_refunds", "click_refund"),
+    EventTypeView("silver_budget_updates", "budget_update"),
+    EventTypeView("silver_page_views", "page_view"),
+)
+# Columns every typed view keeps besides the event type's own fields.
+_VIEW_LEADING_COLUMNS = ("event_id", "event_time")
+_VIEW_TRAILING_COLUMNS = (
+    "extra_fields",
+    "source_kind",
+    "ingested_at",
+    "processed_at",
+    "ingest_year",
+    "ingest_month",
+    "ingest_day",
+    "ingest_hour",
+)
+
+
+def event_type_view_columns(event_type: str) -> list[str]:
+    """The view's columns: id and time, the type's contract fields, then lineage columns."""
+    own = [
+        name
+        for name in contract.EVENT_MODELS[event_type].model_fields
+        if name not in ("event_type", "event_id", "timestamp")
+    ]
+    return [*_VIEW_LEADING_COLUMNS, *own, *_VIEW_TRAILING_COLUMNS]
+
+
+def create_event_type_view_sql(view_name: str, silver_table: str, view: EventTypeView) -> str:
+    """`CREATE OR REPLACE VIEW` of one event type over silver_ad_events."""
+    columns = ", ".join(f"`{name}`" for name in event_type_view_columns(view.event_type))
+    return (
+        f"CREATE OR REPLACE VIEW {view_name}\n"
+        f"COMMENT {sql_string(f'Silver {view.event_type} events with their typed columns.')}\n"
+        f"AS SELECT {columns}\nFROM {silver_table}\n"
+        f"WHERE event_type = {sql_string(view.event_type)}"
+    )
+
+
+def event_type_views_sql(config: PipelineConfig) -> dict[str, str]:
+    """The per-event-type views of silver_ad_events: view name -> its DDL."""
+    silver_table = config.table("silver_events")
+    return {
+        config.table(view.key): create_event_type_view_sql(
+            config.table(view.key), silver_table, view
+        )
+        for view in SILVER_EVENT_TYPE_VIEWS
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Gold: the original pipeline's views, with the same meaning
+# ---------------------------------------------------------------------------------------------
+
+
+def _period_start_sql(moment: str, config: PipelineConfig) -> str:
+    zone = sql_string(config.budget.timezone)
+    unit = sql_string(config.budget.period.upper())
+    return f"to_utc_timestamp(date_trunc({unit}, from_utc_timestamp({moment}, {zone})), {zone})"
+
+
+def gold_views_sql(config: PipelineConfig) -> dict[str, str]:
+    """The Gold views over gold_advertiser_spend: view name -> its DDL, in creation order."""
+    spend = config.table("gold_advertiser_spend")
+    serving_status = config.table("gold_latest_serving_status")
+    no_budget_serves = "TRUE" if config.budget.missing_budget == "serve" else "FALSE"
+    bodies = {
+        "gold_hourly_spend": (
+            "Advertiser x hour: gross and net spend and clicks (HourlySpend).",
+            f"""SELECT advertiser, advertiser_id, spend_hour, window_start, window_end, spend_day,
+  gross_spend, net_spend, record_count AS clicks, budget_value, can_serve
+FROM {spend}""",
+        ),
+        "gold_daily_spend": (
+            "Advertiser x day (budget time zone): gross and net spend and clicks (DailySpend).",
+            f"""SELECT advertiser, max(advertiser_id) AS advertiser_id, spend_day,
+  sum(gross_spend) AS gross_spend, sum(net_spend) AS net_spend, sum(record_count) AS clicks,
+  max_by(budget_value, window_start) AS budget_value, max_by(can_serve, window_start) AS can_serve
+FROM {spend} GROUP BY advertiser, spend_day""",
+        ),
+        "gold_monthly_spend": (
+            "Advertiser x month: gross and net spend and clicks (MonthlySpend).",
+            f"""SELECT advertiser, max(advertiser_id) AS advertiser_id, spend_month,
+  sum(gross_spend) AS gross_spend, sum(net_spend) AS net_spend, sum(record_count) AS clicks,
+  max_by(budget_value, window_start) AS budget_value
+FROM {spend} GROUP BY advertiser, spend_month""",
+        ),
+        "gold_latest_serving_status": (
+            "Per advertiser: may it serve now, as of the newest processed event; a new budget "
+            "period re-opens serving (LatestServingStatus).",
+            f"""WITH as_of AS (
+  SELECT max(latest_event_time) AS as_of,
+    {_period_start_sql("max(latest_event_time)", config)} AS current_period_start
+  FROM {spend}
+), latest AS (
+  SELECT *, row_number() OVER (PARTITION BY advertiser ORDER BY window_start DESC) AS newest
+  FROM {spend}
+)
+SELECT l.advertiser, l.advertiser_id, l.window_start AS latest_hour,
+  CASE WHEN l.period_start = a.current_period_start THEN l.can_serve
+       WHEN l.budget_value IS NULL THEN {no_budget_serves}
+       ELSE l.budget_value > 0 END AS latest_can_serve,
+  l.budget_value,
+  CASE WHEN l.period_start = a.current_period_start THEN l.spend_to_date
+       ELSE CAST(0 AS DECIMAL(18, 6)) END AS spend_to_date,
+  a.current_period_start, a.as_of
+FROM latest l CROSS JOIN as_of a WHERE l.newest = 1""",
+        ),
+        "gold_latest_changed_budgets": (
+            "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",
+            f"""SELECT advertiser, advertiser_id, spend_hour, window_start, budget_value
+FROM {spend} WHERE budget_changed""",
+        ),
+        "gold_hourly_average_budget": (
+            "Advertiser x hour: the average budget value seen (HourlyAverageBudget).",
+            f"""SELECT advertiser, advertiser_id, spend_hour, window_start,
+  coalesce(avg_budget, budget_value) AS avg_budget
+FROM {spend}""",
+        ),
+        "gold_combined_spend_budget": (
+            "Advertiser x day x category: the day's gross spend and its budget, one row each "
+            "(CombinedSpendBudget).",
+            f"""SELECT advertiser, spend_day, 'spend' AS category, sum(gross_spend) AS amount
+FROM {spend} GROUP BY advertiser, spend_day
+UNION ALL
+SELECT advertiser, spend_day, 'budget' AS category,
+  max_by(budget_value, window_start) AS amount
+FROM {spend} GROUP BY advertiser, spend_day""",
+        ),
+        "gold_aggregated_advertiser_spend": (
+            "Per advertiser: totals, latest budget, latest activity and serving status now "
+            "(AggregatedAdvertiserSpend).",
+            f"""SELECT s.advertiser, max(s.advertiser_id) AS advertiser_id,
+  sum(s.gross_spend) AS total_gross_spend, sum(s.net_spend) AS total_net_spend,
+  sum(s.record_count) AS total_clicks,
+  max_by(s.budget_value, s.window_start) AS latest_budget_value,
+  max(s.latest_event_time) AS latest_activity_time,
+  first(st.latest_can_serve) AS current_serving_status
+FROM {spend} s JOIN {serving_status} st ON s.advertiser = st.advertiser
+GROUP BY s.advertiser""",
+        ),
+    }
+    return {
+        config.table(key): (
+            f"CREATE OR REPLACE VIEW {config.table(key)}\nCOMMENT {sql_string(comment)}\nAS {body}"
+        )
+        for key, (comment, body) in bodies.items()
+    }
+
+
+def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
+    """Create or replace the views whose tables exist; returns the views' names."""
+    views: dict[str, str] = {}
+    if spark.catalog.tableExists(config.table("silver_events")):
+        views.update(event_type_views_sql(config))
+    if spark.catalog.tableExists(config.table("gold_advertiser_spend")):
+        views.update(gold_views_sql(config))
+    for ddl in views.values():
+        spark.sql(ddl)
+    return list(views)
