@@ -113,7 +113,8 @@ def provision(runtime: Runtime) -> list[str]:
 def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> bronze_ad_events stream."""
     config = runtime.config
-    [table] = ensure_tables(runtime, [BRONZE_EVENTS])
+    ensure_tables(runtime, [BRONZE_EVENTS])
+    table = config.table("bronze_events")
     if isinstance(config.source, FilesSource) and not runtime.on_databricks:
         Path(config.landing_path).mkdir(parents=True, exist_ok=True)
     records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)

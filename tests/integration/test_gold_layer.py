@@ -1,0 +1,213 @@
+"""Gold on the real stack: landing files through Bronze and Silver into Gold's incremental
+MERGEs, late data, re-run batches, and incremental runs against a full refresh."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.gold.layer import gold_foreach_batch
+from ad_marketing_pipeline.io import StreamTrigger
+from helpers import assert_frames_equal
+
+GOLD_TABLES_AND_VIEWS = (
+    "gold_advertisers",
+    "gold_advertiser_spend",
+    "gold_fact_conversions",
+    "gold_fact_ad_performance",
+    "gold_hourly_spend",
+    "gold_daily_spend",
+    "gold_monthly_spend",
+    "gold_latest_serving_status",
+    "gold_latest_changed_budgets",
+    "gold_hourly_average_budget",
+    "gold_combined_spend_budget",
+    "gold_aggregated_advertiser_spend",
+)
+
+
+def gold_config(root: Path, **sections: Any) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"gold_{uuid.uuid4().hex[:10]}",
+            "paths": {"root": str(root)},
+            "source": {"kind": "files", "max_files_per_trigger": 1},
+            **sections,
+        }
+    )
+
+
+def land(config: PipelineConfig, name: str, lines: Sequence[str]) -> None:
+    landing = Path(config.landing_path)
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / f"{name}.jsonl").write_text("".join(f"{line}\n" for line in lines))
+
+
+def run_pipeline(
+    spark: SparkSession, config: PipelineConfig, *, full_refresh: bool = False
+) -> None:
+    runtime = prepare_runtime(spark, config, environ={})
+    run_layers(runtime, ["bronze", "silver", "gold"], StreamTrigger(), full_refresh=full_refresh)
+
+
+def snapshot(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
+    return {key: spark.table(config.table(key)).localCheckpoint() for key in GOLD_TABLES_AND_VIEWS}
+
+
+def assert_gold_equals(
+    spark: SparkSession, config: PipelineConfig, before: dict[str, DataFrame]
+) -> None:
+    for key, rows in before.items():
+        assert_frames_equal(spark.table(config.table(key)), rows)
+
+
+@pytest.mark.slow
+def test_incremental_runs_with_late_data_equal_a_full_refresh(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = gold_config(tmp_path)
+    settings = GeneratorSettings(events=3_000, advertisers=5, days=4, seed=5)
+    lines = [line.text for line in generate_lines(settings)]
+    rng = random.Random(3)
+    held_back = set(rng.sample(range(len(lines)), 300))  # these arrive late, in later runs
+    on_time = [line for number, line in enumerate(lines) if number not in held_back]
+    late = [lines[number] for number in sorted(held_back)]
+    stages = [
+        on_time[:1_200],
+        on_time[1_200:2_000] + late[:150],
+        on_time[2_000:] + late[150:],
+    ]
+    for number, stage in enumerate(stages):
+        land(config, f"stage-{number}", stage)
+        run_pipeline(spark, config)
+    incremental = snapshot(spark, config)
+    assert incremental["gold_advertiser_spend"].count() > 100
+    assert incremental["gold_fact_conversions"].filter("is_cancelled").count() > 0
+
+    run_pipeline(spark, config, full_refresh=True)
+
+    assert_gold_equals(spark, config, incremental)
+
+
+@pytest.mark.slow
+def test_a_gold_batch_run_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    config = gold_config(tmp_path)
+    lines = [line.text for line in generate_lines(GeneratorSettings(events=600, seed=9))]
+    land(config, "events", lines)
+    run_pipeline(spark, config)
+    before = snapshot(spark, config)
+    silver = spark.table(config.table("silver_events"))
+    write = gold_foreach_batch(config)
+
+    write(silver.sample(0.3, seed=1), 1)  # as when a crashed batch is processed again
+    write(silver.sample(0.3, seed=1), 1)
+
+    assert_gold_equals(spark, config, before)
+
+
+# ---------------------------------------------------------------------------------------------
+# Late events for hours already served, through the incremental path, hand-computed
+# ---------------------------------------------------------------------------------------------
+
+
+def event_line(event_type: str, time: str, **fields: Any) -> str:
+    return json.dumps({"event_type": event_type, "timestamp": f"2024-01-02T{time}:00Z", **fields})
+
+
+def click_line(click_id: str, time: str, amount: float, **fields: Any) -> str:
+    return event_line(
+        "ad_click",
+        time,
+        click_id=click_id,
+        advertiser="acme",
+        ad_id="ad-1",
+        amount=amount,
+        **fields,
+    )
+
+
+SPEND_SCHEMA = (
+    "window_start timestamp, gross_spend decimal(18,6), net_spend decimal(18,6), "
+    "spend_to_date decimal(18,6), can_serve boolean"
+)
+
+
+def spend_rows(spark: SparkSession, rows: list[tuple[str, float, float, float, bool]]) -> DataFrame:
+    return spark.createDataFrame(
+        [
+            (
+                datetime.strptime(f"2024-01-02 {hour}", "%Y-%m-%d %H:%M"),
+                Decimal(str(gross)),
+                Decimal(str(net)),
+                Decimal(str(to_date)),
+                serve,
+            )
+            for hour, gross, net, to_date, serve in rows
+        ],
+        SPEND_SCHEMA,
+    )
+
+
+@pytest.mark.slow
+def test_late_clicks_and_early_refunds_correct_the_right_hours(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = gold_config(tmp_path)
+    spend = config.table("gold_advertiser_spend")
+    columns = [field.split()[0] for field in SPEND_SCHEMA.split(", ")]
+    land(
+        config,
+        "1-on-time",
+        [
+            event_line("budget_update", "00:00", advertiser="acme", budget_value=10),
+            click_line("c-1", "09:10", 6),
+            click_line("c-2", "09:50", 4),  # the budget is spent: hour 09 stops serving
+            event_line("click_refund", "11:00", click_id="c-late"),  # before its click arrives
+        ],
+    )
+    run_pipeline(spark, config)
+    assert_frames_equal(
+        spark.table(spend).select(*columns),
+        spend_rows(spark, [("00:00", 0, 0, 0, True), ("09:00", 10, 10, 10, False)]),
+    )
+
+    land(
+        config,
+        "2-late",
+        [
+            click_line("c-late", "08:30", 3),  # late, for an earlier hour; its refund came first
+            click_line("c-3", "09:20", 1),  # late, for the hour that already stopped serving
+        ],
+    )
+    run_pipeline(spark, config)
+
+    assert_frames_equal(
+        spark.table(spend).select(*columns),
+        spend_rows(
+            spark,
+            [
+                ("00:00", 0, 0, 0, True),
+                ("08:00", 3, 3, 3, True),
+                ("09:00", 11, 11, 14, False),
+                ("11:00", 0, -3, 14, False),
+            ],
+        ),
+    )
+    status = spark.table(config.table("gold_latest_serving_status")).select(
+        "advertiser", "latest_can_serve", F.col("spend_to_date").cast("string")
+    )
+    assert status.collect() == [("acme", False, "14.000000")]
