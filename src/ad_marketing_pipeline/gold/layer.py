@@ -17,10 +17,11 @@ MERGE on the table's keys that gives the same rows when a batch is re-run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
 
-from delta.tables import DeltaTable
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
@@ -66,95 +67,155 @@ def overwrite_table(frame: DataFrame, table_name: str, columns: list[str]) -> No
 # ---------------------------------------------------------------------------------------------
 
 
-def _touched_advertisers(changed: DataFrame, silver: DataFrame) -> DataFrame:
-    """(advertiser, event_time) of every spend observation the changed events add or move."""
-    changed_clicks = of_type(changed, "ad_click")
-    silver_clicks = of_type(silver, "ad_click")
-    direct = of_type(changed, "ad_click", "budget_update").select(
-        advertiser_column().alias("advertiser"), "event_time"
+SPEND_EVENT_TYPES = ("ad_click", "click_refund", "budget_update")
+# Refunds come after their clicks, usually within days: a click is first looked for this long
+# before its refund (Delta skips older files by event_time), then, if not found, everywhere.
+REFUNDED_CLICK_SEARCH = timedelta(days=31)
+_CLICK_COLUMNS = ("event_id", "event_time", "advertiser", "advertiser_id", "amount")
+
+
+@dataclass(frozen=True)
+class ChangedTypes:
+    """Which event types a micro-batch holds, and the earliest event time of each."""
+
+    earliest: dict[str, datetime]
+
+    @classmethod
+    def of(cls, changed: DataFrame) -> ChangedTypes:
+        rows = changed.groupBy("event_type").agg(F.min("event_time").alias("earliest")).collect()
+        return cls({row["event_type"]: row["earliest"] for row in rows})
+
+    def has(self, *event_types: str) -> bool:
+        return any(event_type in self.earliest for event_type in event_types)
+
+
+def _find_clicks(silver: DataFrame, click_ids: set[str], not_before: datetime) -> DataFrame:
+    """The clicks with these ids (a small frame), looked for from `not_before` -
+    REFUNDED_CLICK_SEARCH on first, and in all of Silver only for those not found there."""
+    spark = silver.sparkSession
+    clicks = of_type(silver, "ad_click").select(*_CLICK_COLUMNS)
+
+    def lookup(frame: DataFrame, ids: set[str]) -> list[Row]:
+        wanted = spark.createDataFrame([(i,) for i in sorted(ids)], "event_id string")
+        return frame.join(F.broadcast(wanted), "event_id", "left_semi").collect()
+
+    found: list[Row] = []
+    if click_ids:
+        recent = clicks.filter(F.col("event_time") >= not_before - REFUNDED_CLICK_SEARCH)
+        found = lookup(recent, click_ids)
+    missing = click_ids - {row["event_id"] for row in found}
+    if missing:
+        found += lookup(clicks, missing)
+    return spark.createDataFrame(found, clicks.schema)
+
+
+def _credited_since(silver: DataFrame, since: datetime) -> DataFrame:
+    """Credited refunds booked from `since` on (each click's first refund, see spend.py)."""
+    refunds = of_type(silver, "click_refund")
+    recent = refunds.filter(F.col("event_time") >= since).select("click_id").distinct()
+    clicks = _find_clicks(silver, {row["click_id"] for row in recent.collect()}, since)
+    first_click = clicks.agg(F.min("event_time")).first()
+    if first_click is None or first_click[0] is None:
+        return credited_refunds(refunds.limit(0), clicks)
+    # All refunds of those clicks, earlier ones too, decide which refund is each click's first.
+    their_refunds = refunds.filter(F.col("event_time") >= first_click[0]).join(
+        F.broadcast(clicks.select(F.col("event_id").alias("click_id"))), "click_id", "left_semi"
     )
-    refund_ids = of_type(changed, "click_refund").select(F.col("click_id").alias("event_id"))
-    refunds_of_known_clicks = (
-        silver_clicks.join(F.broadcast(refund_ids.distinct()), "event_id", "left_semi")
-        .select(advertiser_column().alias("advertiser"), F.col("event_id").alias("click_id"))
-        .join(of_type(changed, "click_refund").select("click_id", "event_time"), "click_id")
-        .select("advertiser", "event_time")
-    )
-    refunds_before_their_click = (
-        of_type(silver, "click_refund")
-        .select("click_id", "event_time")
-        .join(
-            F.broadcast(
-                changed_clicks.select(
-                    F.col("event_id").alias("click_id"), advertiser_column().alias("advertiser")
-                )
-            ),
-            "click_id",
+    return credited_refunds(their_refunds, clicks).filter(F.col("event_time") >= since)
+
+
+def _touched_advertisers(
+    changed: DataFrame, silver: DataFrame, types: ChangedTypes
+) -> list[DataFrame]:
+    """(advertiser, event_time) of the spend observations the changed events add or move."""
+    touched = [
+        of_type(changed, "ad_click", "budget_update").select(
+            advertiser_column().alias("advertiser"), "event_time"
         )
-        .select("advertiser", "event_time")
-    )
-    return direct.unionByName(refunds_of_known_clicks).unionByName(refunds_before_their_click)
+    ]
+    if types.has("click_refund"):
+        batch_refunds = of_type(changed, "click_refund").select("click_id", "event_time")
+        ids = {row["click_id"] for row in batch_refunds.select("click_id").collect()}
+        clicks = _find_clicks(silver, ids, types.earliest["click_refund"])
+        touched.append(
+            batch_refunds.join(
+                clicks.select(F.col("event_id").alias("click_id"), "advertiser"), "click_id"
+            ).select("advertiser", "event_time")
+        )
+    if types.has("ad_click"):
+        # A refund that came before its click is booked once the click arrives.
+        changed_clicks = of_type(changed, "ad_click").select(
+            F.col("event_id").alias("click_id"), advertiser_column().alias("advertiser")
+        )
+        touched.append(
+            of_type(silver, "click_refund")
+            .filter(F.col("event_time") >= types.earliest["ad_click"])
+            .select("click_id", "event_time")
+            .join(F.broadcast(changed_clicks), "click_id")
+            .select("advertiser", "event_time")
+        )
+    return touched
 
 
-def _spend_hours(
-    silver: DataFrame, config: PipelineConfig, scope: DataFrame | None, carried: DataFrame
-) -> DataFrame:
-    """gold_advertiser_spend rows from Silver: all of them (scope None), or those of each
-    scope advertiser from its scope_start on."""
+def _all_spend_hours(silver: DataFrame, config: PipelineConfig) -> DataFrame:
     clicks = of_type(silver, "ad_click")
     refunds = of_type(silver, "click_refund")
-    budgets = of_type(silver, "budget_update")
-    if scope is not None:
-        earliest = scope.agg(F.min("scope_start")).first()
-        since = F.col("event_time") >= F.lit(earliest[0] if earliest else None)
-        recent_refund_clicks = refunds.filter(since).select("click_id").distinct()
-        refunds = refunds.join(F.broadcast(recent_refund_clicks), "click_id", "left_semi")
-        clicks_of_refunds = clicks.join(
-            F.broadcast(recent_refund_clicks.select(F.col("click_id").alias("event_id"))),
-            "event_id",
-            "left_semi",
-        )
-        credited = credited_refunds(refunds, clicks_of_refunds)
-        observations = spend_observations(clicks.filter(since), credited, budgets.filter(since))
-        observations = observations.join(F.broadcast(scope), "advertiser").filter(
-            F.col("event_time") >= F.col("scope_start")
-        )
-    else:
-        observations = spend_observations(clicks, credited_refunds(refunds, clicks), budgets)
+    observations = spend_observations(
+        clicks, credited_refunds(refunds, clicks), of_type(silver, "budget_update")
+    )
+    no_carried = silver.sparkSession.createDataFrame([], CARRIED_BUDGETS_DDL)
     return observations.select(*OBSERVATION_COLUMNS).transform(
-        advertiser_spend_hours(config.budget, carried)
+        advertiser_spend_hours(config.budget, no_carried)
     )
 
 
-def refresh_spend(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
+def refresh_spend(
+    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, types: ChangedTypes
+) -> None:
     """Bring gold_advertiser_spend up to date with Silver: for the changed events' advertisers
     and periods, or entirely when `changed` is None."""
     spark = silver.sparkSession
     table = config.table("gold_advertiser_spend")
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
-    no_carried = spark.createDataFrame([], CARRIED_BUDGETS_DDL)
     if changed is None:
-        overwrite_table(_spend_hours(silver, config, None, no_carried), table, columns)
+        overwrite_table(_all_spend_hours(silver, config), table, columns)
+        return
+    if not types.has(*SPEND_EVENT_TYPES):
         return
     period_start = local_hour_columns(F.col("event_time"), config.budget)["period_start"]
+    touched = reduce(DataFrame.unionByName, _touched_advertisers(changed, silver, types))
     scope_rows = (
-        _touched_advertisers(changed, silver)
-        .filter(F.col("advertiser").isNotNull())
+        touched.filter(F.col("advertiser").isNotNull())
         .groupBy("advertiser")
         .agg(F.min(period_start).alias("scope_start"))
         .collect()
     )
     if not scope_rows:
         return
-    scope = spark.createDataFrame(scope_rows, "advertiser string, scope_start timestamp")
+    scope = F.broadcast(
+        spark.createDataFrame(scope_rows, "advertiser string, scope_start timestamp")
+    )
+    since = min(row["scope_start"] for row in scope_rows)
+    recent = silver.filter(F.col("event_time") >= since)
+    observations = spend_observations(
+        of_type(recent, "ad_click"),
+        _credited_since(silver, since),
+        of_type(recent, "budget_update"),
+    )
+    in_scope = observations.join(scope, "advertiser").filter(
+        F.col("event_time") >= F.col("scope_start")
+    )
     carried = (
         spark.table(table)
-        .join(F.broadcast(scope), "advertiser")
+        .join(scope, "advertiser")
         .filter(F.col("window_start") < F.col("scope_start"))
         .groupBy("advertiser")
         .agg(F.max_by("budget_value", "window_start").alias("carried_budget_value"))
     )
-    upsert_by_keys(_spend_hours(silver, config, scope, carried).select(*columns), table, SPEND_KEYS)
+    hours = in_scope.select(*OBSERVATION_COLUMNS).transform(
+        advertiser_spend_hours(config.budget, carried)
+    )
+    upsert_by_keys(hours.select(*columns), table, SPEND_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,119 +223,139 @@ def refresh_spend(silver: DataFrame, config: PipelineConfig, changed: DataFrame 
 # ---------------------------------------------------------------------------------------------
 
 
-def _time_bounds(frame: DataFrame, column: str) -> tuple[datetime, datetime] | None:
-    row = frame.agg(F.min(column), F.max(column)).first()
-    if row is None or row[0] is None:
-        return None
-    return row[0], row[1]
+FACT_EVENT_TYPES = ("conversion", "conversion_cancellation", "ad_click", "impression")
 
 
-def _facts_for(
-    silver: DataFrame, conversion_ids: DataFrame | None, config: PipelineConfig
+def _facts_of(
+    silver: DataFrame, config: PipelineConfig, conversions_at: dict[str, datetime] | None
 ) -> DataFrame:
-    """Conversion facts of these conversions (all when None), from Silver."""
+    """Conversion facts of the conversions with these ids and times (all when None)."""
     lookback = config.attribution.lookback_days
+    zone = config.budget.timezone
     conversions = of_type(silver, "conversion").withColumn("conversion_id", F.col("event_id"))
     cancellations = of_type(silver, "conversion_cancellation")
     clicks = of_type(silver, "ad_click")
-    if conversion_ids is not None:
-        conversions = conversions.join(F.broadcast(conversion_ids), "conversion_id", "left_semi")
-        cancellations = cancellations.join(
-            F.broadcast(conversion_ids), "conversion_id", "left_semi"
+    if conversions_at is not None:
+        spark = silver.sparkSession
+        ids = F.broadcast(
+            spark.createDataFrame([(i,) for i in sorted(conversions_at)], "conversion_id string")
         )
-        bounds = _time_bounds(conversions, "event_time")
-        if bounds is None:
-            clicks = clicks.limit(0)
-        else:
-            users = conversions.select("user_id").distinct()
-            clicks = clicks.filter(
-                F.col("event_time").between(bounds[0] - timedelta(days=lookback), bounds[1])
-            ).join(F.broadcast(users), "user_id", "left_semi")
-    return conversion_facts(
-        conversions, cancellations, clicks, lookback_days=lookback, zone=config.budget.timezone
-    )
+        since, until = min(conversions_at.values()), max(conversions_at.values())
+        # A cancellation comes after its conversion; a credited click within the lookback before.
+        conversions = conversions.filter(F.col("event_time").between(since, until))
+        conversions = conversions.join(ids, "conversion_id", "left_semi")
+        cancellations = cancellations.filter(F.col("event_time") >= since).join(
+            ids, "conversion_id", "left_semi"
+        )
+        users = F.broadcast(conversions.select("user_id").distinct())
+        clicks = clicks.filter(
+            F.col("event_time").between(since - timedelta(days=lookback), until)
+        ).join(users, "user_id", "left_semi")
+    return conversion_facts(conversions, cancellations, clicks, lookback_days=lookback, zone=zone)
 
 
 def _affected_conversions(
     changed: DataFrame, existing_facts: DataFrame, config: PipelineConfig
-) -> DataFrame:
-    """Conversions whose facts the changed events may alter."""
+) -> dict[str, datetime]:
+    """Conversion id -> time of the conversions whose facts the changed events may alter: new
+    ones, known ones just cancelled, and known ones a late click may now be the last click of
+    (a cancellation of a conversion not seen yet counts when the conversion arrives)."""
     lookback = F.expr(f"INTERVAL {config.attribution.lookback_days} DAYS")
+    known = existing_facts.select("conversion_id", "user_id", "converted_at")
     clicks = of_type(changed, "ad_click").select(
         F.col("user_id").alias("click_user_id"), F.col("event_time").alias("clicked_at")
     )
-    reattributed = existing_facts.join(
+    reattributed = known.join(
         F.broadcast(clicks),
         (F.col("user_id") == F.col("click_user_id"))
         & (F.col("clicked_at") <= F.col("converted_at"))
         & (F.col("clicked_at") > F.col("converted_at") - lookback),
-    ).select("conversion_id")
-    return (
-        of_type(changed, "conversion")
-        .select(F.col("event_id").alias("conversion_id"))
-        .unionByName(of_type(changed, "conversion_cancellation").select("conversion_id"))
-        .unionByName(reattributed)
-        .distinct()
     )
+    cancelled = known.join(
+        F.broadcast(of_type(changed, "conversion_cancellation").select("conversion_id")),
+        "conversion_id",
+        "left_semi",
+    )
+    new = of_type(changed, "conversion").select(
+        F.col("event_id").alias("conversion_id"), F.col("event_time").alias("converted_at")
+    )
+    affected = (
+        new.unionByName(cancelled.select("conversion_id", "converted_at"))
+        .unionByName(reattributed.select("conversion_id", "converted_at"))
+        .groupBy("conversion_id")
+        .agg(F.min("converted_at").alias("converted_at"))
+    )
+    return {row["conversion_id"]: row["converted_at"] for row in affected.collect()}
 
 
-def _performance_for(
-    silver: DataFrame, facts: DataFrame, keys: DataFrame | None, config: PipelineConfig
+def _performance_of(
+    silver: DataFrame, facts: DataFrame, keys: list[Row] | None, config: PipelineConfig
 ) -> DataFrame:
     """Ad-performance rows of these keys (all when None)."""
     zone = config.budget.timezone
     clicks = of_type(silver, "ad_click")
     impressions = of_type(silver, "impression")
     if keys is not None:
-        dates = keys.agg(F.min("performance_date"), F.max("performance_date")).first()
-        assert dates is not None and dates[0] is not None
+        first_day = min(key["performance_date"] for key in keys)
+        last_day = max(key["performance_date"] for key in keys)
         # A day in any time zone lies within a day either side of the same UTC date.
-        since = datetime.combine(dates[0], datetime.min.time()) - timedelta(days=1)
-        until = datetime.combine(dates[1], datetime.min.time()) + timedelta(days=2)
+        since = datetime.combine(first_day, datetime.min.time()) - timedelta(days=1)
+        until = datetime.combine(last_day, datetime.min.time()) + timedelta(days=2)
         in_days = F.col("event_time").between(since, until)
         clicks, impressions = clicks.filter(in_days), impressions.filter(in_days)
-        facts = facts.filter(F.col("conversion_date").between(dates[0], dates[1]))
+        facts = facts.filter(F.col("conversion_date").between(first_day, last_day))
     rows = ad_performance(clicks, impressions, facts, zone=zone)
     if keys is not None:
-        rows = rows.join(F.broadcast(keys), list(PERFORMANCE_KEYS), "left_semi")
+        wanted = silver.sparkSession.createDataFrame(keys, PERFORMANCE_KEYS_DDL)
+        rows = rows.join(F.broadcast(wanted), list(PERFORMANCE_KEYS), "left_semi")
     return rows.select(*AD_PERFORMANCE_SCHEMA.fieldNames())
 
 
-def refresh_facts(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
+PERFORMANCE_KEYS_DDL = "performance_date date, source string, platform string, campaign_id string"
+
+
+def refresh_facts(
+    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, types: ChangedTypes
+) -> None:
     """Bring gold_fact_conversions and gold_fact_ad_performance up to date with Silver."""
     spark = silver.sparkSession
     facts_table = config.table("gold_fact_conversions")
     performance_table = config.table("gold_fact_ad_performance")
     fact_columns = CONVERSION_FACTS_SCHEMA.fieldNames()
     if changed is None:
-        overwrite_table(_facts_for(silver, None, config), facts_table, fact_columns)
-        performance = _performance_for(silver, spark.table(facts_table), None, config)
+        overwrite_table(_facts_of(silver, config, None), facts_table, fact_columns)
+        performance = _performance_of(silver, spark.table(facts_table), None, config)
         overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
         return
-    existing_facts = spark.table(facts_table)
-    conversion_ids = _affected_conversions(changed, existing_facts, config).localCheckpoint()
-    old_keys = conversion_keys(
-        existing_facts.join(F.broadcast(conversion_ids), "conversion_id", "left_semi")
-    ).localCheckpoint()
-    if not conversion_ids.isEmpty():
-        new_facts = _facts_for(silver, conversion_ids, config).select(*fact_columns)
-        upsert_by_keys(new_facts, facts_table, ["conversion_id"])
-    updated_facts = spark.table(facts_table)
-    new_keys = conversion_keys(
-        updated_facts.join(F.broadcast(conversion_ids), "conversion_id", "left_semi")
-    )
-    zone = config.budget.timezone
-    keys = (
-        delivery_keys(of_type(changed, "ad_click", "impression"), zone)
-        .unionByName(old_keys)
-        .unionByName(new_keys)
-        .distinct()
-        .localCheckpoint()
-    )
-    if keys.isEmpty():
+    if not types.has(*FACT_EVENT_TYPES):
         return
-    performance = _performance_for(silver, updated_facts, keys, config)
-    replace_keys(performance, keys, performance_table, PERFORMANCE_KEYS)
+    existing_facts = spark.table(facts_table)
+    keys: set[Row] = set()
+    conversions_at = (
+        _affected_conversions(changed, existing_facts, config)
+        if types.has("conversion", "conversion_cancellation", "ad_click")
+        else {}
+    )
+    if conversions_at:
+        ids = F.broadcast(
+            spark.createDataFrame([(i,) for i in sorted(conversions_at)], "conversion_id string")
+        )
+        old = existing_facts.join(ids, "conversion_id", "left_semi")
+        keys.update(conversion_keys(old).collect())
+        new_facts = _facts_of(silver, config, conversions_at).select(*fact_columns).persist()
+        try:
+            keys.update(conversion_keys(new_facts).collect())
+            upsert_by_keys(new_facts, facts_table, ["conversion_id"])
+        finally:
+            new_facts.unpersist()
+    zone = config.budget.timezone
+    keys.update(delivery_keys(of_type(changed, "ad_click", "impression"), zone).collect())
+    if not keys:
+        return
+    key_rows = sorted(keys)
+    performance = _performance_of(silver, spark.table(facts_table), key_rows, config)
+    affected = spark.createDataFrame(key_rows, PERFORMANCE_KEYS_DDL)
+    replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,32 +367,40 @@ def refresh_advertiser_names(
     silver: DataFrame, config: PipelineConfig, changed: DataFrame | None
 ) -> DataFrame:
     """Learn advertiser names from the changed events (all of Silver when None); returns the
-    names known now. The name of an id is the smallest one events gave it, in both modes."""
+    names known now (a small frame). The name of an id is the smallest one events gave it."""
+    spark = silver.sparkSession
     table = config.table("gold_advertisers")
     if changed is None:
         overwrite_table(advertiser_names(silver), table, ["advertiser_id", "advertiser_name"])
-    else:
-        (
-            DeltaTable.forName(silver.sparkSession, table)
-            .alias("t")
-            .merge(advertiser_names(changed).alias("s"), "t.advertiser_id = s.advertiser_id")
-            .whenMatchedUpdate(
-                condition="s.advertiser_name < t.advertiser_name",
-                set={"advertiser_name": "s.advertiser_name"},
-            )
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
-    return silver.sparkSession.table(table)
+        return spark.createDataFrame(spark.table(table).collect(), ADVERTISERS_DDL)
+    known = {row["advertiser_id"]: row["advertiser_name"] for row in spark.table(table).collect()}
+    learned = {
+        row["advertiser_id"]: row["advertiser_name"]
+        for row in advertiser_names(changed).collect()
+        if row["advertiser_id"] not in known or row["advertiser_name"] < known[row["advertiser_id"]]
+    }
+    if learned:
+        updates = spark.createDataFrame(sorted(learned.items()), ADVERTISERS_DDL)
+        upsert_by_keys(updates, table, ["advertiser_id"])
+    return spark.createDataFrame(sorted({**known, **learned}.items()), ADVERTISERS_DDL)
+
+
+ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
 
 
 def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
     """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
-    names = refresh_advertiser_names(silver, config, changed).localCheckpoint()
-    named = with_advertiser_names(names)
-    named_changed = changed.transform(named) if changed is not None else None
-    refresh_spend(silver.transform(named), config, named_changed)
-    refresh_facts(silver.transform(named), config, named_changed)
+    named = with_advertiser_names(refresh_advertiser_names(silver, config, changed))
+    named_silver = silver.transform(named)
+    if changed is None:
+        types = ChangedTypes({})
+        refresh_spend(named_silver, config, None, types)
+        refresh_facts(named_silver, config, None, types)
+        return
+    named_changed = changed.transform(named).localCheckpoint()
+    types = ChangedTypes.of(named_changed)
+    refresh_spend(named_silver, config, named_changed, types)
+    refresh_facts(named_silver, config, named_changed, types)
 
 
 def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
@@ -331,7 +420,7 @@ def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], Non
             "source",
             "platform",
             "campaign_id",
-        ).localCheckpoint()
+        )
         refresh_gold(batch.sparkSession.table(silver_table), config, changed)
 
     return write
