@@ -7,20 +7,20 @@ with the `once` trigger runs the chosen layers one after the other, each to comp
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
+from ad_marketing_pipeline.attribution.layer import refresh_attribution, start_attribution
+from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_TABLES
 from ad_marketing_pipeline.bronze import to_bronze
-from ad_marketing_pipeline.config import FilesSource, PipelineConfig
+from ad_marketing_pipeline.config import FilesSource
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
@@ -30,7 +30,13 @@ from ad_marketing_pipeline.io import (
     append_to_table,
     read_table_stream,
 )
-from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
+from ad_marketing_pipeline.runtime import (
+    REDACTED_OPTIONS,
+    Runtime,
+    databricks_secret_reader,
+    ensure_tables,
+    prepare_runtime,
+)
 from ad_marketing_pipeline.silver import (
     parse_payloads,
     split_invalid,
@@ -39,7 +45,6 @@ from ad_marketing_pipeline.silver import (
     validate,
 )
 from ad_marketing_pipeline.sources import read_source, source_query_name
-from ad_marketing_pipeline.spark import running_on_databricks
 from ad_marketing_pipeline.tables import (
     BRONZE_EVENTS,
     DATA_QUALITY_SCHEMA,
@@ -47,62 +52,22 @@ from ad_marketing_pipeline.tables import (
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TableSpec,
-    ensure_table,
 )
-from ad_marketing_pipeline.views import ensure_views
 
-# Options Spark shows in plans and UIs are redacted when their names match this.
-REDACTED_OPTIONS = "(?i)url|jaas|password|secret|token|connection"
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """Where a run happens: the session, the configuration with its secrets resolved, and
-    whether this is Databricks."""
-
-    spark: SparkSession
-    config: PipelineConfig
-    on_databricks: bool
-
-
-def prepare_runtime(
-    spark: SparkSession,
-    config: PipelineConfig,
-    *,
-    environ: Mapping[str, str],
-    secret_reader: SecretReader | None = None,
-) -> Runtime:
-    """Resolve the source's secrets and make Spark redact secret-bearing options."""
-    on_databricks = running_on_databricks(environ)
-    spark.conf.set("spark.sql.redaction.options.regex", REDACTED_OPTIONS)
-    resolved = with_source_secrets(config, environ=environ, secret_reader=secret_reader)
-    return Runtime(spark=spark, config=resolved, on_databricks=on_databricks)
-
-
-def databricks_secret_reader(spark: SparkSession) -> SecretReader:
-    """`dbutils.secrets` of the Databricks runtime."""
-    dbutils_module = importlib.import_module("pyspark.dbutils")  # exists on Databricks only
-    reader: SecretReader = dbutils_module.DBUtils(spark).secrets
-    return reader
-
+__all__ = [
+    "REDACTED_OPTIONS",
+    "Runtime",
+    "databricks_secret_reader",
+    "ensure_tables",
+    "prepare_runtime",
+]
 
 LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "bronze": (BRONZE_EVENTS,),
     "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY),
     "gold": GOLD_TABLES,
+    "attribution": ATTRIBUTION_TABLES,
 }
-
-
-def ensure_tables(runtime: Runtime, specs: Sequence[TableSpec]) -> list[str]:
-    """Create the schema and these tables if missing (idempotent), then the views over the
-    tables that exist; returns the tables' and views' names."""
-    config = runtime.config
-    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
-    names = [
-        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
-        for spec in specs
-    ]
-    return names + ensure_views(runtime.spark, config)
 
 
 def provision(runtime: Runtime) -> list[str]:
@@ -254,9 +219,13 @@ LAYERS: dict[str, LayerStarter] = {
     "bronze": start_bronze,
     "silver": start_silver,
     "gold": start_gold,
+    "attribution": start_attribution,
 }
 # Layers that can be rebuilt from the layer before them (`run --full-refresh`).
-REBUILDERS: dict[str, Callable[[Runtime], None]] = {"gold": rebuild_gold}
+REBUILDERS: dict[str, Callable[[Runtime], None]] = {
+    "gold": rebuild_gold,
+    "attribution": lambda runtime: refresh_attribution(runtime, full=True),
+}
 
 
 def choose_layers(names: Sequence[str]) -> list[str]:

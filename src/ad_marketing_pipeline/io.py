@@ -113,23 +113,29 @@ def upsert_by_keys(
 def replace_keys(
     recomputed: DataFrame, affected_keys: DataFrame, table_name: str, keys: Sequence[str]
 ) -> None:
-    """Make the table's rows for `affected_keys` exactly `recomputed` (one MERGE): rows of
-    those keys are updated or inserted, and rows of those keys that `recomputed` no longer has
-    are deleted. Idempotent, so a re-run micro-batch changes nothing more."""
+    """One MERGE that upserts `recomputed` on `keys` and deletes the rows of `affected_keys`
+    (a scope of keys that was recomputed) that `recomputed` no longer has: the scope is replaced
+    whole, atomically, and a re-run micro-batch changes nothing more."""
     present = "_recomputed"
     source = (
         affected_keys.select(*keys)
         .distinct()
-        .join(recomputed.withColumn(present, F.lit(True)), list(keys), "left")
+        .join(recomputed.withColumn(present, F.lit(True)), list(keys), "full")
     )
     columns: dict[str, str | Column] = {name: f"s.`{name}`" for name in recomputed.columns}
     matches = " AND ".join(f"t.`{key}` <=> s.`{key}`" for key in keys)
-    (
-        DeltaTable.forName(recomputed.sparkSession, table_name)
-        .alias("t")
-        .merge(source.alias("s"), matches)
-        .whenMatchedDelete(condition=f"s.{present} IS NULL")
-        .whenMatchedUpdate(set=columns)
-        .whenNotMatchedInsert(condition=f"s.{present} IS NOT NULL", values=columns)
-        .execute()
-    )
+    # MERGE reads its source more than once; when the source reads the target (a scope of its
+    # current rows), computing it once keeps both reads the same.
+    source.persist()
+    try:
+        (
+            DeltaTable.forName(recomputed.sparkSession, table_name)
+            .alias("t")
+            .merge(source.alias("s"), matches)
+            .whenMatchedDelete(condition=f"s.{present} IS NULL")
+            .whenMatchedUpdate(set=columns)
+            .whenNotMatchedInsert(condition=f"s.{present} IS NOT NULL", values=columns)
+            .execute()
+        )
+    finally:
+        source.unpersist()

@@ -35,7 +35,7 @@ DATABRICKS_ONLY_PROPERTIES = {
 }
 
 
-def _column(name: str, data_type: DataType, comment: str, *, nullable: bool = True) -> StructField:
+def column(name: str, data_type: DataType, comment: str, *, nullable: bool = True) -> StructField:
     return StructField(name, data_type, nullable, metadata={"comment": comment})
 
 
@@ -45,18 +45,18 @@ KAFKA_HEADERS_TYPE = ArrayType(
 
 BRONZE_SCHEMA = StructType(
     [
-        _column("payload", StringType(), "the record's value exactly as received"),
-        _column("key", StringType(), "Kafka / Event Hubs message key"),
-        _column("headers", KAFKA_HEADERS_TYPE, "Kafka message headers"),
-        _column("source_kind", StringType(), "files, kafka or eventhubs", nullable=False),
-        _column("topic", StringType(), "Kafka topic or event hub"),
-        _column("partition", IntegerType(), "Kafka / Event Hubs partition"),
-        _column("offset", LongType(), "offset within the partition"),
-        _column("source_timestamp", TimestampType(), "broker / enqueued time"),
-        _column("file_path", StringType(), "landing file the line came from"),
-        _column("file_modification_time", TimestampType(), "landing file mtime"),
-        _column("ingested_at", TimestampType(), "when Bronze stored it", nullable=False),
-        _column("ingest_date", DateType(), "date of ingested_at (UTC)", nullable=False),
+        column("payload", StringType(), "the record's value exactly as received"),
+        column("key", StringType(), "Kafka / Event Hubs message key"),
+        column("headers", KAFKA_HEADERS_TYPE, "Kafka message headers"),
+        column("source_kind", StringType(), "files, kafka or eventhubs", nullable=False),
+        column("topic", StringType(), "Kafka topic or event hub"),
+        column("partition", IntegerType(), "Kafka / Event Hubs partition"),
+        column("offset", LongType(), "offset within the partition"),
+        column("source_timestamp", TimestampType(), "broker / enqueued time"),
+        column("file_path", StringType(), "landing file the line came from"),
+        column("file_modification_time", TimestampType(), "landing file mtime"),
+        column("ingested_at", TimestampType(), "when Bronze stored it", nullable=False),
+        column("ingest_date", DateType(), "date of ingested_at (UTC)", nullable=False),
     ]
 )
 
@@ -94,9 +94,6 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-_sql_string = sql_string  # the attribution package's name for it, until it moves over
-
-
 def _column_sql(column: StructField) -> str:
     not_null = "" if column.nullable else " NOT NULL"
     comment = column.metadata.get("comment")
@@ -131,7 +128,7 @@ def ensure_table(
 
 
 def _silver_event_fields() -> list[StructField]:
-    fields = [_column("event_id", StringType(), "unique id of the event", nullable=False)]
+    fields = [column("event_id", StringType(), "unique id of the event", nullable=False)]
     for contract_field in contract.event_schema().fields:
         if contract_field.name == "event_id":
             continue
@@ -152,15 +149,15 @@ _SOURCE_FIELDS = [
 SILVER_EVENTS_SCHEMA = StructType(
     [
         *_silver_event_fields(),
-        _column("extra_fields", MapType(StringType(), StringType()), "fields outside the contract"),
+        column("extra_fields", MapType(StringType(), StringType()), "fields outside the contract"),
         *_SOURCE_FIELDS,
-        _column("is_valid", BooleanType(), "always true: invalid records are in quarantine"),
-        _column("processed_at", TimestampType(), "when Silver stored the event"),
-        _column("silver_batch_id", LongType(), "the Bronze -> Silver micro-batch that stored it"),
-        _column("ingest_year", IntegerType(), "year of ingested_at (UTC)"),
-        _column("ingest_month", IntegerType(), "month of ingested_at"),
-        _column("ingest_day", IntegerType(), "day of month of ingested_at"),
-        _column("ingest_hour", IntegerType(), "hour of ingested_at"),
+        column("is_valid", BooleanType(), "always true: invalid records are in quarantine"),
+        column("processed_at", TimestampType(), "when Silver stored the event"),
+        column("silver_batch_id", LongType(), "the Bronze -> Silver micro-batch that stored it"),
+        column("ingest_year", IntegerType(), "year of ingested_at (UTC)"),
+        column("ingest_month", IntegerType(), "month of ingested_at"),
+        column("ingest_day", IntegerType(), "day of month of ingested_at"),
+        column("ingest_hour", IntegerType(), "hour of ingested_at"),
     ]
 )
 
@@ -169,24 +166,24 @@ REASON_TYPE = StructType([StructField("code", StringType()), StructField("field"
 QUARANTINE_SCHEMA = StructType(
     [
         BRONZE_SCHEMA["payload"],
-        _column("reasons", ArrayType(REASON_TYPE), "every rule the record failed (code, field)"),
-        _column("reason_codes", ArrayType(StringType()), "the reasons' codes"),
+        column("reasons", ArrayType(REASON_TYPE), "every rule the record failed (code, field)"),
+        column("reason_codes", ArrayType(StringType()), "the reasons' codes"),
         *_SOURCE_FIELDS,
-        _column("quarantined_at", TimestampType(), "when Silver quarantined it"),
+        column("quarantined_at", TimestampType(), "when Silver quarantined it"),
     ]
 )
 
 DATA_QUALITY_SCHEMA = StructType(
     [
-        _column("query_name", StringType(), "the streaming query"),
-        _column("batch_id", LongType(), "its micro-batch"),
-        _column("processed_at", TimestampType(), "when the batch was processed"),
-        _column("input_rows", LongType(), "Bronze records in the batch"),
-        _column("valid_rows", LongType(), "records that passed every rule"),
-        _column("inserted_rows", LongType(), "new events written to Silver"),
-        _column("duplicate_rows", LongType(), "valid records whose event_id Silver already had"),
-        _column("quarantined_rows", LongType(), "records sent to quarantine"),
-        _column(
+        column("query_name", StringType(), "the streaming query"),
+        column("batch_id", LongType(), "its micro-batch"),
+        column("processed_at", TimestampType(), "when the batch was processed"),
+        column("input_rows", LongType(), "Bronze records in the batch"),
+        column("valid_rows", LongType(), "records that passed every rule"),
+        column("inserted_rows", LongType(), "new events written to Silver"),
+        column("duplicate_rows", LongType(), "valid records whose event_id Silver already had"),
+        column("quarantined_rows", LongType(), "records sent to quarantine"),
+        column(
             "quarantined_by_reason",
             MapType(StringType(), LongType()),
             "quarantined records per reason code (a record may count under several)",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline import contract
+from ad_marketing_pipeline.attribution.models import MODELS
+from ad_marketing_pipeline.attribution.tables import model_view_name
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.tables import sql_string
 
@@ -180,6 +182,19 @@ GROUP BY s.advertiser""",
     }
 
 
+def attribution_views_sql(config: PipelineConfig) -> dict[str, str]:
+    """One view of gold_attribution per model (`gold_attribution_<model>`): name -> its DDL."""
+    attribution = config.table("gold_attribution")
+    return {
+        model_view_name(config, model): (
+            f"CREATE OR REPLACE VIEW {model_view_name(config, model)}\n"
+            f"COMMENT {sql_string(f'Attribution by the {model} model.')}\n"
+            f"AS SELECT * FROM {attribution} WHERE model = {sql_string(model)}"
+        )
+        for model in MODELS
+    }
+
+
 def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
     """Create or replace the views whose tables exist; returns the views' names."""
     views: dict[str, str] = {}
@@ -187,6 +202,8 @@ def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
         views.update(event_type_views_sql(config))
     if spark.catalog.tableExists(config.table("gold_advertiser_spend")):
         views.update(gold_views_sql(config))
+    if spark.catalog.tableExists(config.table("gold_attribution")):
+        views.update(attribution_views_sql(config))
     for ddl in views.values():
         spark.sql(ddl)
     return list(views)

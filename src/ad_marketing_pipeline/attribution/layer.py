@@ -1,0 +1,370 @@
+"""The attribution layer's I/O edge: the silver_ad_events -> attribution stream, and the batch
+refresh.
+
+Each micro-batch of new Silver rows (foreachBatch, since every step joins against history and
+ends in a MERGE):
+
+1. inserts the batch's touchpoints into gold_touchpoints;
+2. rebuilds the sessions the batch's activity can change (`sessions.sessions_to_rebuild`: per
+   user, from the first session within a timeout of the earliest new event) and replaces them;
+3. finds the affected conversions: the batch's new conversions, the conversions whose
+   cancellation arrived, and the conversions whose lookback window contains a touch of the batch
+   (a late touch); rebuilds their paths from Silver and gold_touchpoints and upserts them into
+   gold_conversion_paths;
+4. refits the Markov model on the conversions and touchpoints of the last `markov_window_days`
+   up to the newest Silver event time (its removal effects are solved on the driver; the
+   transition counts are one aggregate over the window's paths and touchpoints);
+5. replaces, in one MERGE into gold_attribution, the rule-based models' rows of the affected
+   conversions and the Markov rows of the window's conversions and of the affected ones (rows a
+   conversion no longer produces are deleted). The Markov part costs one pass over the window
+   per batch, whatever the batch's size: bounded by the window, not by history. Conversions
+   that have left the window keep the credit of the last fit that saw them;
+6. rebuilds the small channel x model marts from gold_attribution and gold_touchpoints.
+
+Every write is a MERGE whose result depends only on Silver's content, so a batch re-run after a
+crash, or a batch that sees Silver rows of a later batch, leaves the same tables; and the
+incremental tables equal `refresh_attribution(full=True)` on the same Silver (the Markov rows of
+conversions older than the window aside: a full refresh re-credits them with the current fit).
+
+`refresh_attribution(full=True)` rebuilds every table from all of Silver (after a change of
+channel rules, lookback, session timeout or path options); `full=False` re-attributes the
+stored paths and rebuilds the marts (after a change of a model's parameters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.types import StructType
+
+from ad_marketing_pipeline.attribution.markov import removal_effects, transition_counts
+from ad_marketing_pipeline.attribution.marts import attribution_comparison, channel_performance
+from ad_marketing_pipeline.attribution.models import MARKOV, MODELS, attribute
+from ad_marketing_pipeline.attribution.paths import (
+    build_conversion_paths,
+    build_non_converting_paths,
+    lookback_start,
+    to_conversions,
+    to_touchpoints,
+)
+from ad_marketing_pipeline.attribution.sessions import (
+    sessionize,
+    sessions_to_rebuild,
+    since_rebuild_point,
+    to_activity,
+)
+from ad_marketing_pipeline.attribution.tables import (
+    ATTRIBUTION_SCHEMA,
+    ATTRIBUTION_TABLES,
+    CHANNEL_PERFORMANCE_SCHEMA,
+    COMPARISON_SCHEMA,
+    CONVERSION_PATHS_SCHEMA,
+    SESSIONS_SCHEMA,
+    TOUCHPOINTS_SCHEMA,
+)
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.io import StreamTrigger, read_table_stream, replace_keys, upsert_by_keys
+from ad_marketing_pipeline.runtime import Runtime, ensure_tables
+from ad_marketing_pipeline.tables import SILVER_EVENTS
+
+QUERY_NAME = "attribution"
+ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
+_CONVERSION_EVENTS = ("conversion", "conversion_cancellation")
+_MICROS_PER_DAY = 86_400_000_000
+
+
+def ensure_attribution_tables(runtime: Runtime) -> list[str]:
+    """Create the schema, silver_ad_events (the input) and the attribution tables if missing,
+    with their views; returns the tables' and views' names."""
+    return ensure_tables(runtime, [SILVER_EVENTS, *ATTRIBUTION_TABLES])
+
+
+def _conform(frame: DataFrame, schema: StructType) -> DataFrame:
+    """The frame's columns in the table's order and types."""
+    return frame.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
+
+
+class _Tables:
+    """Names and readers of the tables a run uses."""
+
+    def __init__(self, spark: SparkSession, config: PipelineConfig) -> None:
+        self.spark = spark
+        self.silver = config.table("silver_events")
+        self.touchpoints = config.table("gold_touchpoints")
+        self.sessions = config.table("gold_sessions")
+        self.paths = config.table("gold_conversion_paths")
+        self.attribution = config.table("gold_attribution")
+        self.comparison = config.table("gold_attribution_comparison")
+        self.performance = config.table("gold_channel_performance")
+
+    def read(self, name: str) -> DataFrame:
+        return self.spark.table(name)
+
+
+def _micros(frame: DataFrame, aggregate: Column) -> int | None:
+    """One timestamp aggregate of `frame`, as microseconds since the epoch (None if empty).
+    Instants travel to the driver and back as numbers: Python datetimes would pass through the
+    machine's local time zone."""
+    row = frame.agg(F.unix_micros(aggregate)).first()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def _instant(micros: int) -> Column:
+    return F.timestamp_micros(F.lit(micros))
+
+
+class _Run:
+    """One incremental batch or one refresh; keeps what it persisted to release it."""
+
+    def __init__(self, spark: SparkSession, config: PipelineConfig) -> None:
+        self.tables = _Tables(spark, config)
+        self.config = config.attribution
+        self.persisted: list[DataFrame] = []
+
+    def keep(self, frame: DataFrame) -> DataFrame:
+        self.persisted.append(frame.persist())
+        return frame
+
+    def release(self) -> None:
+        for frame in self.persisted:
+            frame.unpersist()
+
+    # -- touchpoints and sessions ---------------------------------------------------------
+
+    def write_touchpoints(self, events: DataFrame, *, whole: bool) -> DataFrame:
+        touches = self.keep(
+            _conform(
+                events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA
+            )
+        )
+        upsert_by_keys(
+            touches,
+            self.tables.touchpoints,
+            ["event_id"],
+            delete_missing_in="true" if whole else None,
+        )
+        return touches
+
+    def rebuild_sessions(self, new_events: DataFrame | None) -> None:
+        """The sessions `new_events` can change (all sessions when None)."""
+        rules, timeout = self.config.channel_rules, self.config.session_timeout_minutes
+        silver, existing = (
+            self.tables.read(self.tables.silver),
+            self.tables.read(self.tables.sessions),
+        )
+        if new_events is None:
+            rebuilt = silver.transform(to_activity(rules)).transform(sessionize(timeout))
+            replace_keys(
+                _conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
+            )
+            return
+        scope = self.keep(
+            new_events.transform(to_activity(rules)).transform(
+                sessions_to_rebuild(existing, timeout)
+            )
+        )
+        earliest = _micros(scope, F.min("rebuild_from"))
+        if earliest is None:
+            return
+        activity = (
+            silver.filter(F.col("event_time") >= _instant(earliest))
+            .transform(to_activity(rules))
+            .transform(since_rebuild_point(scope, "event_time"))
+        )
+        rebuilt = activity.transform(sessionize(timeout))
+        replaced = existing.transform(since_rebuild_point(scope, "session_start"))
+        replace_keys(
+            _conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
+        )
+
+    # -- conversions and their paths -------------------------------------------------------
+
+    def affected_conversions(self, new_events: DataFrame, new_touches: DataFrame) -> DataFrame:
+        """Ids of the conversions a batch changes: new ones, newly cancelled ones, and those
+        whose lookback window holds a touch of the batch."""
+        ids = new_events.filter(F.col("event_type").isin(*_CONVERSION_EVENTS)).select(
+            "conversion_id"
+        )
+        touched = new_touches.filter(F.col("user_id").isNotNull()).select(
+            F.col("user_id").alias("t_user_id"), "touched_at"
+        )
+        earliest = _micros(touched, F.min("touched_at"))
+        if earliest is not None:
+            conversions = self.tables.read(self.tables.silver).filter(
+                (F.col("event_type") == "conversion") & (F.col("event_time") >= _instant(earliest))
+            )
+            late = conversions.join(
+                touched,
+                (F.col("t_user_id") == F.col("user_id"))
+                & (F.col("touched_at") <= F.col("event_time"))
+                & (
+                    F.col("touched_at")
+                    >= lookback_start(F.col("event_time"), self.config.lookback_days)
+                ),
+            ).select("conversion_id")
+            ids = ids.unionByName(late)
+        return self.keep(ids.filter(F.col("conversion_id").isNotNull()).distinct())
+
+    def rebuild_paths(self, affected: DataFrame | None) -> DataFrame:
+        """Rebuild and upsert the paths of the affected conversions (all when None)."""
+        silver = self.tables.read(self.tables.silver).filter(
+            F.col("event_type").isin(*_CONVERSION_EVENTS)
+        )
+        if affected is not None:
+            silver = silver.join(F.broadcast(affected), "conversion_id", "left_semi")
+        conversions = self.keep(to_conversions(silver))
+        touches = self.tables.read(self.tables.touchpoints)
+        earliest = _micros(conversions, F.min("converted_at"))
+        if earliest is not None:
+            since = lookback_start(_instant(earliest), self.config.lookback_days)
+            touches = touches.filter(F.col("touched_at") >= since)
+        paths = self.keep(
+            _conform(
+                conversions.transform(build_conversion_paths(touches, self.config)),
+                CONVERSION_PATHS_SCHEMA,
+            )
+        )
+        upsert_by_keys(
+            paths,
+            self.tables.paths,
+            ["conversion_id"],
+            delete_missing_in="true" if affected is None else None,
+        )
+        return paths
+
+    # -- models -----------------------------------------------------------------------------
+
+    def fit_markov(self, newest_at_least: int | None) -> tuple[dict[str, float], DataFrame] | None:
+        """Fit the Markov model on the paths and touchpoints of the window that ends at the
+        newest Silver event; returns the removal effects and the window's conversion paths
+        (None while Silver is empty). `newest_at_least` (micros), the batch's newest event,
+        lets the search for the newest event skip older files."""
+        silver = self.tables.read(self.tables.silver)
+        if newest_at_least is not None:
+            silver = silver.filter(F.col("event_time") >= _instant(newest_at_least))
+        newest = _micros(silver, F.max("event_time"))
+        if newest is None:
+            return None
+        window_start = _instant(newest - self.config.markov_window_days * _MICROS_PER_DAY)
+        window_end = _instant(newest)
+        in_window = self.tables.read(self.tables.paths).filter(
+            F.col("converted_at").between(window_start, window_end)
+        )
+        non_converting = self.tables.read(self.tables.touchpoints).transform(
+            build_non_converting_paths(in_window, self.config, window_start, window_end)
+        )
+        counts = transition_counts(in_window, non_converting).collect()
+        effects = removal_effects((r["from_state"], r["to_state"], r["count"]) for r in counts)
+        return effects, in_window
+
+    def write_attribution(
+        self, paths: DataFrame, affected: DataFrame | None, newest_at_least: int | None = None
+    ) -> None:
+        """One MERGE into gold_attribution: the rule-based models' rows of `paths` (the
+        affected conversions', every conversion's when `affected` is None) and, after a refit,
+        the Markov rows of the window's conversions and of the affected ones (every
+        conversion's when None). Rows those conversions no longer produce are deleted."""
+        existing = self.tables.read(self.tables.attribution)
+        rows = paths.transform(attribute(self.config))
+        replaced = existing.filter(F.col("model") != MARKOV)
+        if affected is not None:
+            replaced = replaced.join(F.broadcast(affected), "conversion_id", "left_semi")
+        fitted = self.fit_markov(newest_at_least)
+        if fitted is not None:
+            effects, in_window = fitted
+            scope = self.tables.read(self.tables.paths)
+            if affected is not None:
+                scope = in_window.unionByName(
+                    scope.join(F.broadcast(affected), "conversion_id", "left_semi")
+                ).dropDuplicates(["conversion_id"])
+            markov = attribute(self.config, models=[MARKOV], removal_effects=effects)
+            rows = rows.unionByName(scope.transform(markov))
+            replaced_markov = existing.filter(F.col("model") == MARKOV).join(
+                scope.select("conversion_id"), "conversion_id", "left_semi"
+            )
+            replaced = replaced.unionByName(replaced_markov)
+        replace_keys(
+            _conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
+        )
+
+    # -- marts ------------------------------------------------------------------------------
+
+    def rebuild_marts(self) -> None:
+        attribution = self.tables.read(self.tables.attribution)
+        touchpoints = self.tables.read(self.tables.touchpoints)
+        upsert_by_keys(
+            _conform(attribution_comparison(attribution), COMPARISON_SCHEMA),
+            self.tables.comparison,
+            ["channel", "model"],
+            delete_missing_in="true",
+        )
+        upsert_by_keys(
+            _conform(
+                channel_performance(attribution, touchpoints, MODELS), CHANNEL_PERFORMANCE_SCHEMA
+            ),
+            self.tables.performance,
+            ["channel", "model"],
+            delete_missing_in="true",
+        )
+
+
+def update_attribution(spark: SparkSession, config: PipelineConfig, new_events: DataFrame) -> None:
+    """Bring every attribution table up to date with `new_events`, Silver rows that are
+    already in silver_ad_events (one micro-batch)."""
+    run = _Run(spark, config)
+    try:
+        touches = run.write_touchpoints(new_events, whole=False)
+        run.rebuild_sessions(new_events)
+        affected = run.affected_conversions(new_events, touches)
+        paths = run.rebuild_paths(affected)
+        run.write_attribution(paths, affected, _micros(new_events, F.max("event_time")))
+        run.rebuild_marts()
+    finally:
+        run.release()
+
+
+def attribution_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
+    """The attribution micro-batch writer (foreachBatch: every step merges against history)."""
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        new_events = batch.persist()
+        try:
+            update_attribution(batch.sparkSession, runtime.config, new_events)
+        finally:
+            new_events.unpersist()
+
+    return write
+
+
+def start_attribution(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
+    """Start the silver_ad_events -> attribution tables stream."""
+    config = runtime.config
+    ensure_attribution_tables(runtime)
+    silver = read_table_stream(runtime.spark, config.table("silver_events"), config.trigger)
+    writer = (
+        silver.writeStream.foreachBatch(attribution_foreach_batch(runtime))
+        .option("checkpointLocation", config.checkpoint(QUERY_NAME))
+        .queryName(QUERY_NAME)
+    )
+    return trigger.apply(writer).start()
+
+
+def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
+    """Recompute in batch: with `full`, every attribution table from all of Silver; without,
+    every conversion's model rows from the stored paths, and the marts."""
+    ensure_attribution_tables(runtime)
+    run = _Run(runtime.spark, runtime.config)
+    try:
+        if full:
+            run.write_touchpoints(run.tables.read(run.tables.silver), whole=True)
+            run.rebuild_sessions(None)
+            paths = run.rebuild_paths(None)
+        else:
+            paths = run.tables.read(run.tables.paths)
+        run.write_attribution(paths, None)
+        run.rebuild_marts()
+    finally:
+        run.release()

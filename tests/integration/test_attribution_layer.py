@@ -1,0 +1,268 @@
+"""The attribution stream on real Delta tables: two availableNow runs with late data in between
+(a late touch, a later cancellation, a new conversion) give the same tables as a full refresh
+on the same Silver, and a run with no new data changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.attribution.layer import refresh_attribution, start_attribution
+from ad_marketing_pipeline.attribution.models import MODELS
+from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_TABLES, model_view_name
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.entrypoints import Runtime, ensure_tables
+from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.tables import SILVER_EVENTS, SILVER_EVENTS_SCHEMA
+from helpers import assert_frames_equal
+
+T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # aware: instants, whatever the local zone
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
+
+
+def event(event_type: str, event_id: str, at: datetime, **fields: Any) -> tuple[Any, ...]:
+    values = {
+        "event_type": event_type,
+        "event_id": event_id,
+        "event_time": at,
+        "source_kind": "files",
+        "ingested_at": at,  # set per append by `append_to_silver`
+        "is_valid": True,
+        **fields,
+    }
+    return tuple(values.get(field.name) for field in SILVER_EVENTS_SCHEMA.fields)
+
+
+def click(
+    event_id: str, user: str | None, at: datetime, amount: str, **fields: Any
+) -> tuple[Any, ...]:
+    return event(
+        "ad_click",
+        event_id,
+        at,
+        click_id=event_id,
+        user_id=user,
+        advertiser="adv-1",
+        ad_id="ad-1",
+        amount=Decimal(amount),
+        **fields,
+    )
+
+
+def visit(
+    event_id: str, user: str, at: datetime, source: str | None = None, medium: str | None = None
+) -> tuple[Any, ...]:
+    return event("page_view", event_id, at, user_id=user, source=source, medium=medium)
+
+
+def conversion(conversion_id: str, user: str, at: datetime, revenue: str) -> tuple[Any, ...]:
+    return event(
+        "conversion",
+        conversion_id,
+        at,
+        conversion_id=conversion_id,
+        user_id=user,
+        revenue=Decimal(revenue),
+    )
+
+
+def cancellation(event_id: str, conversion_id: str, at: datetime) -> tuple[Any, ...]:
+    return event("conversion_cancellation", event_id, at, conversion_id=conversion_id)
+
+
+FIRST_APPEND = [
+    click("k1", "u1", T0 - 2 * DAY, "0.40", source="google", medium="cpc"),
+    visit("v1", "u1", T0 - DAY, "newsletter", "email"),
+    conversion("c1", "u1", T0, "120"),
+    visit("v2", "u2", T0 - 3 * DAY, "facebook", "social"),
+    conversion("c2", "u2", T0 - HOUR, "80"),
+    conversion("c3", "u3", T0, "15"),  # no touch
+    click("k0", None, T0 - DAY, "1.00"),  # a legacy click: spend, but no user, no path
+]
+SECOND_APPEND = [
+    click("k2", "u2", T0 - 30 * MINUTE, "0.75", source="facebook", medium="paid_social"),
+    conversion("c4", "u2", T0 + HOUR, "40"),
+    visit("v4", "u4", T0 - 5 * DAY, "google", "organic"),  # no conversion (yet)
+]
+BETWEEN_RUNS = [
+    visit("v5", "u1", T0 - 5 * DAY, "partner-blog", "referral"),  # a late touch of c1's window
+    visit("v6", "u1", T0 - 2 * DAY + 25 * MINUTE),  # joins k1's session
+    cancellation("x2", "c2", T0 + 3 * HOUR),  # a later cancellation
+    conversion("c5", "u4", T0 + 2 * HOUR, "33.333333"),  # converts u4's touch
+]
+
+
+def config_for(root: Path) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"attribution_{uuid.uuid4().hex[:10]}",
+            "paths": {"root": str(root)},
+            "trigger": {"max_files_per_batch": 1},  # one micro-batch per Silver commit
+        }
+    )
+
+
+def append_to_silver(runtime: Runtime, rows: list[tuple[Any, ...]], number: int) -> None:
+    """One Silver commit of one file: every row ingested in the same hour."""
+    ingested = T0 + number * DAY
+    frame = (
+        runtime.spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA)
+        .withColumn("ingested_at", F.lit(ingested))
+        .withColumn("processed_at", F.lit(ingested))
+        .withColumn("silver_batch_id", F.lit(number).cast("bigint"))
+        .withColumn("ingest_year", F.lit(ingested.year))
+        .withColumn("ingest_month", F.lit(ingested.month))
+        .withColumn("ingest_day", F.lit(ingested.day))
+        .withColumn("ingest_hour", F.lit(ingested.hour))
+        .coalesce(1)
+    )
+    frame.write.format("delta").mode("append").saveAsTable(runtime.config.table("silver_events"))
+
+
+def run_stream(runtime: Runtime) -> None:
+    query = start_attribution(runtime, StreamTrigger())
+    query.awaitTermination()
+    assert query.exception() is None
+
+
+def table_versions(runtime: Runtime) -> dict[str, int]:
+    versions = {}
+    for spec in ATTRIBUTION_TABLES:
+        history = DeltaTable.forName(runtime.spark, runtime.config.table(spec.key)).history(1)
+        row = history.select("version").first()
+        assert row is not None
+        versions[spec.key] = int(row["version"])
+    return versions
+
+
+def assert_same_tables(actual: Runtime, expected: Runtime) -> None:
+    for spec in ATTRIBUTION_TABLES:
+        assert_frames_equal(
+            actual.spark.table(actual.config.table(spec.key)),
+            expected.spark.table(expected.config.table(spec.key)),
+        )
+
+
+@pytest.fixture(scope="module")
+def streamed(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Runtime:
+    """Silver in two commits, a run (two micro-batches), late data, a second run."""
+    root = tmp_path_factory.mktemp("attribution_stream")
+    runtime = Runtime(spark, config_for(root), on_databricks=False)
+    ensure_tables(runtime, [SILVER_EVENTS])
+    append_to_silver(runtime, FIRST_APPEND, 1)
+    append_to_silver(runtime, SECOND_APPEND, 2)
+    run_stream(runtime)
+    append_to_silver(runtime, BETWEEN_RUNS, 3)
+    run_stream(runtime)
+    return runtime
+
+
+@pytest.mark.slow
+def test_incremental_runs_equal_a_full_refresh_and_an_idle_run_changes_nothing(
+    spark: SparkSession, tmp_path: Path, streamed: Runtime
+) -> None:
+    refreshed = Runtime(spark, config_for(tmp_path / "refresh"), on_databricks=False)
+    ensure_tables(refreshed, [SILVER_EVENTS])
+    append_to_silver(refreshed, FIRST_APPEND + SECOND_APPEND + BETWEEN_RUNS, 1)
+    refresh_attribution(refreshed, full=True)
+    assert_same_tables(streamed, refreshed)
+
+    before = table_versions(streamed)
+    run_stream(streamed)
+    assert table_versions(streamed) == before
+
+    # Re-attributing the stored paths (full=False) gives the same tables again.
+    refresh_attribution(refreshed, full=False)
+    assert_same_tables(streamed, refreshed)
+
+
+@pytest.mark.slow
+def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> None:
+    config = streamed.config
+    attribution = spark.table(config.table("gold_attribution"))
+    first_and_last = attribution.filter(F.col("model").isin("first_click", "last_click")).select(
+        "conversion_id", "model", "channel", "attributed_revenue"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("c1", "first_click", "Referral", Decimal(120)),  # the late touch comes first now
+            ("c1", "last_click", "Email", Decimal(120)),
+            ("c2", "first_click", "Organic Social", Decimal(0)),  # cancelled after the run
+            ("c2", "last_click", "Organic Social", Decimal(0)),
+            ("c3", "first_click", "(none)", Decimal(15)),
+            ("c3", "last_click", "(none)", Decimal(15)),
+            ("c4", "first_click", "Organic Social", Decimal(40)),
+            ("c4", "last_click", "Paid Social", Decimal(40)),
+            ("c5", "first_click", "Organic Search", Decimal("33.333333")),
+            ("c5", "last_click", "Organic Search", Decimal("33.333333")),
+        ],
+        "conversion_id string, model string, channel string, attributed_revenue decimal(18,6)",
+    )
+    assert_frames_equal(first_and_last, expected)
+
+    # Every model attributes exactly the non-cancelled revenue (120 + 15 + 40 + 33.333333).
+    revenue = (
+        spark.table(config.table("gold_attribution_comparison"))
+        .groupBy("model")
+        .agg(F.sum("revenue").cast("decimal(18,6)").alias("revenue"))
+    )
+    assert_frames_equal(
+        revenue,
+        spark.createDataFrame(
+            [(model, Decimal("208.333333")) for model in MODELS],
+            "model string, revenue decimal(18,6)",
+        ),
+    )
+    markov_view = spark.table(model_view_name(config, "markov"))
+    assert_frames_equal(markov_view, attribution.filter(F.col("model") == "markov"), ordered=False)
+    sums = attribution.groupBy("conversion_id", "model").agg(F.sum("credit").alias("credit"))
+    assert sums.count() == 5 * len(MODELS)
+    assert sums.filter(F.abs(F.col("credit") - 1) > 1e-9).isEmpty()
+
+    # Spend per channel comes from every click, also one without a user.
+    spend = (
+        spark.table(config.table("gold_channel_performance"))
+        .filter(F.col("model") == "linear")
+        .select("channel", "spend", "clicks")
+    )
+    assert_frames_equal(
+        spend,
+        spark.createDataFrame(
+            [
+                ("(none)", Decimal(0), 0),
+                ("Email", Decimal(0), 0),
+                ("Organic Search", Decimal(0), 0),
+                ("Organic Social", Decimal(0), 0),
+                ("Paid Search", Decimal("0.40"), 1),
+                ("Paid Social", Decimal("0.75"), 1),
+                ("Referral", Decimal(0), 0),
+                ("Unassigned", Decimal("1.00"), 1),
+            ],
+            "channel string, spend decimal(18,6), clicks bigint",
+        ),
+    )
+
+    # The late page view joined u1's session of the click two days before.
+    sessions = spark.table(config.table("gold_sessions")).filter(F.col("user_id") == "u1")
+    assert_frames_equal(
+        sessions.select("session_start", "session_end", "landing_channel", "event_count"),
+        spark.createDataFrame(
+            [
+                (T0 - 5 * DAY, T0 - 5 * DAY, "Referral", 1),
+                (T0 - 2 * DAY, T0 - 2 * DAY + 25 * MINUTE, "Paid Search", 2),
+                (T0 - DAY, T0 - DAY, "Email", 1),
+                (T0, T0, "Direct", 1),
+            ],
+            "session_start timestamp, session_end timestamp, landing_channel string, "
+            "event_count int",
+        ),
+    )
