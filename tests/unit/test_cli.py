@@ -112,3 +112,26 @@ def test_every_ad_pipeline_command_in_the_makefile_parses() -> None:
     for arguments in commands:
         parsed = build_parser().parse_args(arguments)
         assert parsed.command in SUBCOMMANDS
+
+
+@pytest.mark.parametrize(
+    ("given", "layers"),
+    [
+        ("silver", ("silver",)),
+        ("silver,bronze", ("bronze", "silver")),
+        ("gold", ("gold",)),
+        ("attribution", ("attribution",)),
+        (None, ("bronze", "silver", "gold", "attribution")),
+    ],
+)
+def test_run_takes_layers_in_pipeline_order(given: str | None, layers: tuple[str, ...]) -> None:
+    arguments = ["run", "--full-refresh"] + (["--layers", given] if given else [])
+    parsed = build_parser().parse_args(arguments)
+    assert parsed.layers == layers
+    assert parsed.full_refresh
+
+
+def test_run_rejects_an_unknown_layer(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--layers", "bronze,platinum"])
+    assert "layers must be among bronze, silver, gold, attribution" in capsys.readouterr().err
