@@ -37,8 +37,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 TOPIC = "bench-events"
 # The layers measured, in pipeline order; each reads what the previous one wrote.
-LAYERS = ("bronze", "silver")
-STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver"}
+LAYERS = ("bronze", "silver", "gold", "attribution")
+STAGE_NAMES = {
+    "bronze": "kafka_to_bronze",
+    "silver": "bronze_to_silver",
+    "gold": "silver_to_gold",
+    "attribution": "silver_to_attribution",
+}
 STAGE_GOALS = {"bronze": ">= 0.8 x ceiling"}
 
 
