@@ -20,14 +20,14 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
 from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.producer import send_to_kafka
@@ -37,13 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 TOPIC = "bench-events"
 # The layers measured, in pipeline order; each reads what the previous one wrote.
-LAYERS = ("bronze", "silver", "gold", "attribution")
-STAGE_NAMES = {
-    "bronze": "kafka_to_bronze",
-    "silver": "bronze_to_silver",
-    "gold": "silver_to_gold",
-    "attribution": "silver_to_attribution",
-}
+LAYERS = ("bronze", "silver")
+STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver"}
 STAGE_GOALS = {"bronze": ">= 0.8 x ceiling"}
 
 
@@ -137,6 +132,96 @@ def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Incremental Gold: one new hour on top of 1 day vs 30 days of history
+# ---------------------------------------------------------------------------------------------
+
+
+def _event_time(line: str) -> str:
+    """The line's UTC event time as 'YYYY-MM-DDTHH:MM:SS', '' for lines without a valid one
+    (malformed lines go with the history)."""
+    try:
+        value = json.loads(line).get("timestamp")
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
+
+
+def _files_config(root: Path, name: str) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {"env": "bench", "schema": name, "paths": {"root": str(root)}}
+    )
+
+
+def _run(spark: SparkSession, config: PipelineConfig, layers: list[str]) -> float:
+    started = time.perf_counter()
+    run_layers(prepare_runtime(spark, config, environ={}), layers, StreamTrigger())
+    return time.perf_counter() - started
+
+
+def gold_incremental_cost(spark: SparkSession, events: int, work: Path) -> dict[str, object]:
+    """Seconds of the Gold run that processes one new hour of events, on top of the last day
+    and on top of the last 30 days of history (the same records for both)."""
+    settings = GeneratorSettings(events=events, advertisers=50, days=31, seed=13)
+    lines = [line.text for line in generate_lines(settings)]
+    last_hour = max(_event_time(line) for line in lines)[:13]  # 'YYYY-MM-DDTHH'
+    new_hour = [line for line in lines if _event_time(line).startswith(last_hour)]
+    older = [line for line in lines if not _event_time(line).startswith(last_hour)]
+    day_before = (datetime.fromisoformat(last_hour + ":00") - timedelta(days=1)).isoformat()
+    histories = {
+        "1_day": [line for line in older if _event_time(line) >= day_before],
+        "30_days": older,
+    }
+    seconds: dict[str, float] = {}
+    history_events: dict[str, int] = {}
+    for name, history in histories.items():
+        config = _files_config(work / f"gold-{name}", f"gold_{name}")
+        landing = Path(config.landing_path)
+        landing.mkdir(parents=True)
+        (landing / "history.jsonl").write_text("\n".join(history) + "\n")
+        _run(spark, config, ["bronze", "silver", "gold"])
+        (landing / "new-hour.jsonl").write_text("\n".join(new_hour) + "\n")
+        _run(spark, config, ["bronze", "silver"])
+        seconds[name] = _run(spark, config, ["gold"])
+        history_events[name] = len(history)
+    return {
+        "new_hour_events": len(new_hour),
+        "history_events": history_events,
+        "seconds": {name: round(value, 2) for name, value in seconds.items()},
+        "ratio_30_to_1": round(seconds["30_days"] / seconds["1_day"], 2),
+        "goal": "30 days <= 1.5 x 1 day",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Attribution: N vs 2N conversions
+# ---------------------------------------------------------------------------------------------
+
+
+def attribution_scaling(spark: SparkSession, events: int, work: Path) -> dict[str, object]:
+    """Seconds of the attribution run over a generated dataset and over one twice its size."""
+    seconds: dict[str, float] = {}
+    conversions: dict[str, int] = {}
+    for name, size in (("N", events), ("2N", 2 * events)):
+        config = _files_config(work / f"attribution-{name}", f"attribution_{name.lower()}")
+        settings = GeneratorSettings(events=size, advertisers=50, days=30, seed=17)
+        write_landing_files(settings, Path(config.landing_path))
+        _run(spark, config, ["bronze", "silver"])
+        seconds[name] = _run(spark, config, ["attribution"])
+        conversions[name] = (
+            spark.table(config.table("silver_events")).filter("event_type = 'conversion'").count()
+        )
+    return {
+        "conversions": conversions,
+        "seconds": {name: round(value, 2) for name, value in seconds.items()},
+        "ratio_2n_to_n": round(seconds["2N"] / seconds["N"], 2),
+        "goal": "2N <= 2.2 x N",
+    }
+
+
 def markdown(result: dict[str, object]) -> str:
     stages = result["stages"]
     assert isinstance(stages, dict)
@@ -152,16 +237,45 @@ def markdown(result: dict[str, object]) -> str:
         f"{result['events']:,} generated events, best of {result['repeats']} runs after a warm-up, "
         f"{result['machine']}, {result['measured_at']}"
     )
-    return header + "\n\n" + "\n".join(rows) + "\n"
+    sections = [header, "\n".join(rows)]
+    gold = result.get("gold_incremental")
+    if isinstance(gold, dict):
+        sections.append(
+            f"Incremental Gold, one new hour ({gold['new_hour_events']:,} events): "
+            f"{gold['seconds']['1_day']} s on 1 day of history, {gold['seconds']['30_days']} s on "
+            f"30 days: {gold['ratio_30_to_1']} x (goal: at most 1.5 x)."
+        )
+    attribution = result.get("attribution_scaling")
+    if isinstance(attribution, dict):
+        sections.append(
+            f"Attribution: {attribution['conversions']['N']:,} conversions in "
+            f"{attribution['seconds']['N']} s, {attribution['conversions']['2N']:,} in "
+            f"{attribution['seconds']['2N']} s: {attribution['ratio_2n_to_n']} x "
+            "(goal: at most 2.2 x)."
+        )
+    return "\n\n".join(sections) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--scaling-events",
+        type=int,
+        default=60_000,
+        help="events of the incremental-Gold (31 days) and attribution (N) datasets",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ad-bench-") as folder:
-        result = measure(args.events, args.repeats, Path(folder))
+        work = Path(folder)
+        result = measure(args.events, args.repeats, work)
+        spark = build_local_session(
+            SparkSettings(driver_memory="4g"), str(work / "wh"), cwd=REPO_ROOT
+        )
+        result["gold_incremental"] = gold_incremental_cost(spark, args.scaling_events, work)
+        result["attribution_scaling"] = attribution_scaling(spark, args.scaling_events, work)
+        spark.stop()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)

@@ -129,15 +129,8 @@ def event_line(event_type: str, time: str, **fields: Any) -> str:
 
 
 def click_line(click_id: str, time: str, amount: float, **fields: Any) -> str:
-    return event_line(
-        "ad_click",
-        time,
-        click_id=click_id,
-        advertiser="acme",
-        ad_id="ad-1",
-        amount=amount,
-        **fields,
-    )
+    event = {"click_id": click_id, "advertiser": "acme", "ad_id": "ad-1", **fields}
+    return event_line("ad_click", time, amount=amount, **event)
 
 
 SPEND_SCHEMA = (
@@ -211,3 +204,52 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
         "advertiser", "latest_can_serve", F.col("spend_to_date").cast("string")
     )
     assert status.collect() == [("acme", False, "14.000000")]
+
+
+@pytest.mark.slow
+def test_a_name_learned_later_and_an_earlier_refund_replace_the_rows_they_change(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = gold_config(tmp_path)
+    spend = config.table("gold_advertiser_spend")
+    land(
+        config,
+        "1-first",
+        [
+            # Acme's click names only its id; its name comes in the next batch.
+            event_line(
+                "ad_click", "10:15", click_id="c-1", advertiser_id="adv-1", ad_id="ad-1", amount=2.5
+            ),
+            click_line("c-9", "10:15", 2, advertiser="bravo", budget_value=100),
+            event_line("click_refund", "13:30", click_id="c-9", amount=1),
+        ],
+    )
+    run_pipeline(spark, config)
+    land(
+        config,
+        "2-second",
+        [
+            event_line(
+                "budget_update", "11:05", advertiser="acme", advertiser_id="adv-1", budget_value=20
+            ),
+            # An earlier refund of c-9: now the click's first; the later one no longer counts.
+            event_line("click_refund", "12:10", click_id="c-9", amount=0.5),
+        ],
+    )
+    run_pipeline(spark, config)
+
+    actual = spark.table(spend).select("advertiser", "window_start", "gross_spend", "net_spend")
+    expected = spark.createDataFrame(
+        [
+            ("acme", datetime(2024, 1, 2, 10), Decimal("2.5"), Decimal("2.5")),
+            ("acme", datetime(2024, 1, 2, 11), Decimal(0), Decimal(0)),
+            ("bravo", datetime(2024, 1, 2, 10), Decimal(2), Decimal(2)),
+            ("bravo", datetime(2024, 1, 2, 12), Decimal(0), Decimal("-0.5")),
+        ],
+        "advertiser string, window_start timestamp, gross_spend decimal(18,6), "
+        "net_spend decimal(18,6)",
+    )
+    assert_frames_equal(actual, expected)
+    incremental = snapshot(spark, config)
+    run_pipeline(spark, config, full_refresh=True)
+    assert_gold_equals(spark, config, incremental)

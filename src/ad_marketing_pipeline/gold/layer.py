@@ -169,33 +169,73 @@ def _all_spend_hours(silver: DataFrame, config: PipelineConfig) -> DataFrame:
     )
 
 
+def _spend_scope(
+    changed: DataFrame,
+    silver: DataFrame,
+    types: ChangedTypes,
+    config: PipelineConfig,
+    stand_ins: list[Row],
+) -> dict[str, datetime]:
+    """Advertiser -> start of the earliest budget period whose hours the batch changes."""
+    scope: dict[str, datetime] = {}
+    if types.has(*SPEND_EVENT_TYPES):
+        period_start = local_hour_columns(F.col("event_time"), config.budget)["period_start"]
+        touched = reduce(DataFrame.unionByName, _touched_advertisers(changed, silver, types))
+        for row in (
+            touched.filter(F.col("advertiser").isNotNull())
+            .groupBy("advertiser")
+            .agg(F.min(period_start).alias("scope_start"))
+            .collect()
+        ):
+            scope[row["advertiser"]] = row["scope_start"]
+    # Hours kept under an id (or an id's former name) move to the name just learned for it:
+    # both are recomputed from the earliest of those hours.
+    for row in stand_ins:
+        for advertiser in (row["advertiser"], row["advertiser_name"]):
+            known = scope.get(advertiser)
+            scope[advertiser] = min(known or row["scope_start"], row["scope_start"])
+    return scope
+
+
 def refresh_spend(
-    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, types: ChangedTypes
+    silver: DataFrame,
+    config: PipelineConfig,
+    changed: DataFrame | None,
+    types: ChangedTypes,
+    renamed: dict[str, str],
 ) -> None:
     """Bring gold_advertiser_spend up to date with Silver: for the changed events' advertisers
-    and periods, or entirely when `changed` is None."""
+    and periods, or entirely when `changed` is None. The hours of each advertiser in scope are
+    replaced whole (rows the recomputation no longer has are deleted), and so are the rows kept
+    under an advertiser id, or an id's former name, whose name was just learned (`renamed`:
+    stand-in -> name)."""
     spark = silver.sparkSession
     table = config.table("gold_advertiser_spend")
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
     if changed is None:
         overwrite_table(_all_spend_hours(silver, config), table, columns)
         return
-    if not types.has(*SPEND_EVENT_TYPES):
-        return
-    period_start = local_hour_columns(F.col("event_time"), config.budget)["period_start"]
-    touched = reduce(DataFrame.unionByName, _touched_advertisers(changed, silver, types))
-    scope_rows = (
-        touched.filter(F.col("advertiser").isNotNull())
-        .groupBy("advertiser")
-        .agg(F.min(period_start).alias("scope_start"))
-        .collect()
-    )
-    if not scope_rows:
+    existing = spark.table(table)
+    stand_ins = []
+    if renamed:
+        stand_in_names = spark.createDataFrame(
+            sorted(renamed.items()), "advertiser string, advertiser_name string"
+        )
+        stand_ins = (
+            existing.join(F.broadcast(stand_in_names), "advertiser")
+            .groupBy("advertiser", "advertiser_name")
+            .agg(F.min("period_start").alias("scope_start"))
+            .collect()
+        )
+    scope_starts = _spend_scope(changed, silver, types, config, stand_ins)
+    if not scope_starts:
         return
     scope = F.broadcast(
-        spark.createDataFrame(scope_rows, "advertiser string, scope_start timestamp")
+        spark.createDataFrame(
+            sorted(scope_starts.items()), "advertiser string, scope_start timestamp"
+        )
     )
-    since = min(row["scope_start"] for row in scope_rows)
+    since = min(scope_starts.values())
     recent = silver.filter(F.col("event_time") >= since)
     observations = spend_observations(
         of_type(recent, "ad_click"),
@@ -206,8 +246,7 @@ def refresh_spend(
         F.col("event_time") >= F.col("scope_start")
     )
     carried = (
-        spark.table(table)
-        .join(scope, "advertiser")
+        existing.join(scope, "advertiser")
         .filter(F.col("window_start") < F.col("scope_start"))
         .groupBy("advertiser")
         .agg(F.max_by("budget_value", "window_start").alias("carried_budget_value"))
@@ -215,7 +254,12 @@ def refresh_spend(
     hours = in_scope.select(*OBSERVATION_COLUMNS).transform(
         advertiser_spend_hours(config.budget, carried)
     )
-    upsert_by_keys(hours.select(*columns), table, SPEND_KEYS)
+    replaced = (
+        existing.join(scope, "advertiser")
+        .filter(F.col("window_start") >= F.col("scope_start"))
+        .select(*SPEND_KEYS)
+    )
+    replace_keys(hours.select(*columns), replaced, table, SPEND_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,7 +359,11 @@ PERFORMANCE_KEYS_DDL = "performance_date date, source string, platform string, c
 
 
 def refresh_facts(
-    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, types: ChangedTypes
+    silver: DataFrame,
+    config: PipelineConfig,
+    changed: DataFrame | None,
+    types: ChangedTypes,
+    renamed: dict[str, str],
 ) -> None:
     """Bring gold_fact_conversions and gold_fact_ad_performance up to date with Silver."""
     spark = silver.sparkSession
@@ -327,7 +375,7 @@ def refresh_facts(
         performance = _performance_of(silver, spark.table(facts_table), None, config)
         overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
         return
-    if not types.has(*FACT_EVENT_TYPES):
+    if not types.has(*FACT_EVENT_TYPES) and not renamed:
         return
     existing_facts = spark.table(facts_table)
     keys: set[Row] = set()
@@ -336,6 +384,13 @@ def refresh_facts(
         if types.has("conversion", "conversion_cancellation", "ad_click")
         else {}
     )
+    if renamed:  # conversions kept under an advertiser id whose name was just learned
+        for row in (
+            existing_facts.filter(F.col("advertiser").isin(*renamed))
+            .select("conversion_id", "converted_at")
+            .collect()
+        ):
+            conversions_at.setdefault(row["conversion_id"], row["converted_at"])
     if conversions_at:
         ids = F.broadcast(
             spark.createDataFrame([(i,) for i in sorted(conversions_at)], "conversion_id string")
@@ -365,14 +420,15 @@ def refresh_facts(
 
 def refresh_advertiser_names(
     silver: DataFrame, config: PipelineConfig, changed: DataFrame | None
-) -> DataFrame:
+) -> tuple[DataFrame, dict[str, str]]:
     """Learn advertiser names from the changed events (all of Silver when None); returns the
-    names known now (a small frame). The name of an id is the smallest one events gave it."""
+    names known now (a small frame) and the ids whose name this changed (id -> new name). The
+    name of an id is the smallest one events gave it."""
     spark = silver.sparkSession
     table = config.table("gold_advertisers")
     if changed is None:
         overwrite_table(advertiser_names(silver), table, ["advertiser_id", "advertiser_name"])
-        return spark.createDataFrame(spark.table(table).collect(), ADVERTISERS_DDL)
+        return spark.createDataFrame(spark.table(table).collect(), ADVERTISERS_DDL), {}
     known = {row["advertiser_id"]: row["advertiser_name"] for row in spark.table(table).collect()}
     learned = {
         row["advertiser_id"]: row["advertiser_name"]
@@ -382,7 +438,11 @@ def refresh_advertiser_names(
     if learned:
         updates = spark.createDataFrame(sorted(learned.items()), ADVERTISERS_DDL)
         upsert_by_keys(updates, table, ["advertiser_id"])
-    return spark.createDataFrame(sorted({**known, **learned}.items()), ADVERTISERS_DDL)
+    names = spark.createDataFrame(sorted({**known, **learned}.items()), ADVERTISERS_DDL)
+    # What Gold may hold under another key for these advertisers: the id, or the former name.
+    stand_ins = {advertiser_id: name for advertiser_id, name in learned.items()}
+    stand_ins.update({known[i]: name for i, name in learned.items() if i in known})
+    return names, stand_ins
 
 
 ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
@@ -390,17 +450,18 @@ ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
 
 def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
     """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
-    named = with_advertiser_names(refresh_advertiser_names(silver, config, changed))
+    names, renamed = refresh_advertiser_names(silver, config, changed)
+    named = with_advertiser_names(names)
     named_silver = silver.transform(named)
     if changed is None:
         types = ChangedTypes({})
-        refresh_spend(named_silver, config, None, types)
-        refresh_facts(named_silver, config, None, types)
+        refresh_spend(named_silver, config, None, types, {})
+        refresh_facts(named_silver, config, None, types, {})
         return
     named_changed = changed.transform(named).localCheckpoint()
     types = ChangedTypes.of(named_changed)
-    refresh_spend(named_silver, config, named_changed, types)
-    refresh_facts(named_silver, config, named_changed, types)
+    refresh_spend(named_silver, config, named_changed, types, renamed)
+    refresh_facts(named_silver, config, named_changed, types, renamed)
 
 
 def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
