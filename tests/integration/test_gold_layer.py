@@ -80,16 +80,16 @@ def test_incremental_runs_with_late_data_equal_a_full_refresh(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = gold_config(tmp_path)
-    settings = GeneratorSettings(events=3_000, advertisers=5, days=4, seed=5)
+    settings = GeneratorSettings(events=2_000, advertisers=5, days=4, seed=5)
     lines = [line.text for line in generate_lines(settings)]
     rng = random.Random(3)
-    held_back = set(rng.sample(range(len(lines)), 300))  # these arrive late, in later runs
+    held_back = set(rng.sample(range(len(lines)), 200))  # these arrive late, in later runs
     on_time = [line for number, line in enumerate(lines) if number not in held_back]
     late = [lines[number] for number in sorted(held_back)]
     stages = [
-        on_time[:1_200],
-        on_time[1_200:2_000] + late[:150],
-        on_time[2_000:] + late[150:],
+        on_time[:800],
+        on_time[800:1_350] + late[:100],
+        on_time[1_350:] + late[100:],
     ]
     for number, stage in enumerate(stages):
         land(config, f"stage-{number}", stage)
@@ -106,7 +106,7 @@ def test_incremental_runs_with_late_data_equal_a_full_refresh(
 @pytest.mark.slow
 def test_a_gold_batch_run_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
     config = gold_config(tmp_path)
-    lines = [line.text for line in generate_lines(GeneratorSettings(events=600, seed=9))]
+    lines = [line.text for line in generate_lines(GeneratorSettings(events=400, seed=9))]
     land(config, "events", lines)
     run_pipeline(spark, config)
     before = snapshot(spark, config)
