@@ -46,6 +46,7 @@ from ad_marketing_pipeline.producer import (
 )
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.spark import get_spark, running_on_databricks
+from ad_marketing_pipeline.sql import query_names, run_query, use_pipeline_schema
 
 console = Console(stderr=True)
 
@@ -152,10 +153,28 @@ def build_parser() -> argparse.ArgumentParser:
         parents=common,
         help="run a SQL query against the pipeline's tables",
         description="Run SQL with the configured schema as the current one, so tables are "
-        "addressed by their bare names (e.g. SELECT * FROM gold_latest_serving_status).",
+        "addressed by their bare names (e.g. SELECT * FROM gold_latest_serving_status). "
+        "--query NAME runs one of the shipped warehouse queries: "
+        f"{', '.join(query_names())}.",
     )
     sql.add_argument("query", nargs="?", help="the SQL text")
     sql.add_argument("--table", help="show the rows of this table instead of a query")
+    sql.add_argument(
+        "--query",
+        dest="named_query",
+        metavar="NAME",
+        choices=query_names(),
+        help="run this shipped warehouse query instead (see ad_marketing_pipeline/sql/)",
+    )
+    sql.add_argument(
+        "--param",
+        dest="params",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        type=_query_parameter,
+        help="value of a :NAME parameter of --query, e.g. --param advertiser=advertiser-001",
+    )
     sql.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     sql.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
@@ -195,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _utc_datetime(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _query_parameter(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name.strip(), value
 
 
 def _layers(text: str) -> tuple[str, ...]:
@@ -324,14 +350,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    if bool(args.query) == bool(args.table):
-        raise PipelineError("give either a SQL query or --table NAME")
+    if sum(map(bool, (args.query, args.table, args.named_query))) != 1:
+        raise PipelineError("give either a SQL query, --table NAME or --query NAME")
+    if args.params and not args.named_query:
+        raise PipelineError("--param goes with --query NAME")
     config = config_from_args(args)
     spark = get_spark(config, environ=os.environ)
-    if config.catalog:
-        spark.sql(f"USE CATALOG `{config.catalog}`")
-    spark.sql(f"USE `{config.schema_name}`")
-    frame = spark.table(args.table) if args.table else spark.sql(args.query)
+    use_pipeline_schema(spark, config)
+    if args.named_query:
+        frame = run_query(spark, config, args.named_query, dict(args.params))
+    elif args.table:
+        frame = spark.table(args.table)
+    else:
+        frame = spark.sql(args.query)
     rows = frame.limit(args.limit).collect()
     columns = frame.columns
     if args.format == "json":

@@ -1,0 +1,187 @@
+"""What the bundle's job tasks call: one console script per task (see `[project.scripts]`).
+
+A `python_wheel_task` runs `entry_point` from the wheel's metadata with the task's `parameters`
+as `sys.argv`. Each function here parses `--catalog --schema --env --conf --set --root` (plus
+`--trigger` and `--full-refresh` where they apply) into the typed configuration and runs the same
+code as the matching `ad-pipeline` command; a failure raises `SystemExit` with a non-zero code,
+which fails the task. Each function also takes `argv` so notebooks and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ad_marketing_pipeline import cli
+from ad_marketing_pipeline.entrypoints import LAYER_TABLES, Runtime, prepare_runtime, provision
+from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.secrets import SecretReader
+
+# /Volumes/<catalog>/<schema>/<volume>/...: the Unity Catalog volume holding paths.root.
+_VOLUME_PATH = re.compile(r"^/Volumes/(?P<catalog>[^/]+)/(?P<schema>[^/]+)/(?P<volume>[^/]+)")
+# Delta refuses to VACUUM with a shorter retention unless its safety check is disabled; a
+# shorter one could delete files a running stream or a time-travel query still reads.
+MIN_RETAIN_HOURS = 168
+
+
+def _args(argv: Sequence[str] | None) -> list[str]:
+    return list(sys.argv[1:] if argv is None else argv)
+
+
+def _run_command(command: Sequence[str], argv: Sequence[str] | None) -> None:
+    """`ad-pipeline COMMAND ... ARGV`; later flags in ARGV override the task's defaults."""
+    code = cli.main([*command, *_args(argv)])
+    if code != 0:
+        raise SystemExit(code)
+
+
+def ingest_main(argv: Sequence[str] | None = None) -> None:
+    """Source (Event Hubs, Kafka or landing files) -> bronze_ad_events, continuously by
+    default (`--trigger once` for a catch-up run)."""
+    _run_command(["run", "--layers", "bronze", "--trigger", "continuous"], argv)
+
+
+def silver_main(argv: Sequence[str] | None = None) -> None:
+    """bronze_ad_events -> silver_ad_events, silver_quarantine and ops_data_quality, once."""
+    _run_command(["run", "--layers", "silver", "--trigger", "once"], argv)
+
+
+def gold_main(argv: Sequence[str] | None = None) -> None:
+    """silver_ad_events -> the Gold spend, budget and fact tables, once (`--full-refresh`
+    rebuilds them from the whole of Silver)."""
+    _run_command(["run", "--layers", "gold", "--trigger", "once"], argv)
+
+
+def attribution_main(argv: Sequence[str] | None = None) -> None:
+    """silver_ad_events -> touchpoints, conversion paths and attribution marts, once
+    (`--full-refresh` recomputes them)."""
+    _run_command(["run", "--layers", "attribution", "--trigger", "once"], argv)
+
+
+def _runtime(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[Runtime, argparse.Namespace]:
+    args = parser.parse_args(_args(argv))
+    return cli.runtime_from_args(args), args
+
+
+def _main_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=prog, description=description, parents=[cli._config_options()]
+    )
+
+
+def volume_of(path: str) -> tuple[str, str, str] | None:
+    """(catalog, schema, volume) of a `/Volumes/...` path, else None."""
+    match = _VOLUME_PATH.match(path)
+    return (match["catalog"], match["schema"], match["volume"]) if match else None
+
+
+def ensure_volume(runtime: Runtime) -> str | None:
+    """On Databricks, create the Unity Catalog volume holding `paths.root` (checkpoints,
+    landing files) and its schema; returns the volume's name. Locally there is none."""
+    volume = volume_of(runtime.config.paths.root)
+    if volume is None or not runtime.on_databricks:
+        return None
+    name = ".".join(f"`{part}`" for part in volume)
+    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{volume[0]}`.`{volume[1]}`")
+    runtime.spark.sql(f"CREATE VOLUME IF NOT EXISTS {name}")
+    return name
+
+
+def provision_main(argv: Sequence[str] | None = None) -> None:
+    """Create the schema, the volume of the checkpoints and every table and view; idempotent."""
+    parser = _main_parser("ad-pipeline-provision", provision_main.__doc__ or "")
+    try:
+        runtime, _ = _runtime(parser, argv)
+        volume = ensure_volume(runtime)
+        if volume:
+            cli.console.print(f"volume {volume} is ready")
+        for table in provision(runtime):
+            cli.console.print(f"table {table} is ready")
+    except PipelineError as error:
+        cli.console.print(f"error: {error}", highlight=False, markup=False)
+        raise SystemExit(2) from error
+
+
+def maintained_tables(runtime: Runtime) -> list[str]:
+    """The Delta tables (not views) of every layer that exist: the ones streams append to or
+    MERGE into, so they accumulate small files and obsolete ones."""
+    names = [runtime.config.table(spec.key) for specs in LAYER_TABLES.values() for spec in specs]
+    return [name for name in names if runtime.spark.catalog.tableExists(name)]
+
+
+def maintain(runtime: Runtime, *, retain_hours: int, vacuum: bool = True) -> list[str]:
+    """OPTIMIZE (compaction, and clustering of the tables with CLUSTER BY) then VACUUM files
+    older than `retain_hours` of each table; returns the tables maintained."""
+    if retain_hours < MIN_RETAIN_HOURS:
+        raise PipelineError(
+            f"--retain-hours {retain_hours} is below {MIN_RETAIN_HOURS}: a shorter retention "
+            "could delete files a running stream still reads; use at least "
+            f"{MIN_RETAIN_HOURS}"
+        )
+    tables = maintained_tables(runtime)
+    for table in tables:
+        runtime.spark.sql(f"OPTIMIZE {table}")
+        if vacuum:
+            runtime.spark.sql(f"VACUUM {table} RETAIN {retain_hours} HOURS")
+    return tables
+
+
+def maintenance_main(argv: Sequence[str] | None = None) -> None:
+    """OPTIMIZE and VACUUM every table of the pipeline (weekly)."""
+    parser = _main_parser("ad-pipeline-maintenance", maintenance_main.__doc__ or "")
+    parser.add_argument(
+        "--retain-hours",
+        type=int,
+        default=MIN_RETAIN_HOURS,
+        help=f"VACUUM keeps files newer than this (default and minimum {MIN_RETAIN_HOURS})",
+    )
+    parser.add_argument("--no-vacuum", action="store_true", help="OPTIMIZE only")
+    try:
+        runtime, args = _runtime(parser, argv)
+        for table in maintain(runtime, retain_hours=args.retain_hours, vacuum=not args.no_vacuum):
+            cli.console.print(f"table {table} optimized")
+    except PipelineError as error:
+        cli.console.print(f"error: {error}", highlight=False, markup=False)
+        raise SystemExit(2) from error
+
+
+# The widgets every notebook declares, with their defaults for an interactive run in the
+# deployed bundle (a notebook's working directory is its folder: notebooks/<group>/).
+NOTEBOOK_WIDGETS: dict[str, str] = {
+    "env": "dev",
+    "catalog": "",
+    "schema": "",
+    "conf_dir": "../../conf",
+    "root": "",
+}
+
+
+def notebook_arguments(widgets: Mapping[str, str]) -> list[str]:
+    """The entry points' flags from a notebook's widget values; empty values keep the
+    configuration file's setting."""
+    env = widgets.get("env") or "dev"
+    argv = ["--env", env]
+    if widgets.get("conf_dir"):
+        argv += ["--conf", str(Path(widgets["conf_dir"]) / f"{env}.yml")]
+    for name in ("catalog", "schema", "root"):
+        if widgets.get(name):
+            argv += [f"--{name}", widgets[name]]
+    return argv
+
+
+def notebook_runtime(
+    spark: SparkSession, secrets: SecretReader, widgets: Mapping[str, str]
+) -> Runtime:
+    """The runtime of a notebook run: the notebook's session, the configuration from its
+    widgets (parsed like the entry points' flags), and secrets read with `dbutils.secrets`."""
+    args = cli._config_options().parse_args(notebook_arguments(widgets))
+    config = cli.config_from_args(args)
+    return prepare_runtime(spark, config, environ=os.environ, secret_reader=secrets)
