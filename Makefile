@@ -42,8 +42,13 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-# The test command of the README: lint, types, then the whole suite.
+# The test command of the README (and of CI): lint, types, then the suite without the e2e
+# whole-pipeline runs, which take several minutes each on 2 cores (`make test-all` adds them).
 test: lint
+	$(BIN)/pytest -m "not e2e"
+
+# Everything, the e2e runs included.
+test-all: lint
 	$(BIN)/pytest
 
 # The quick loop while developing: no slow tests, no broker.

@@ -606,6 +606,7 @@ def expected_views(
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_gold_spend_equals_an_independent_recomputation_of_generated_events(
     spark: SparkSession, tmp_path: Path

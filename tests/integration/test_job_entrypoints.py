@@ -38,6 +38,7 @@ def _count(spark: SparkSession, schema: str, table: str) -> int:
     return spark.table(f"{schema}.{table}").count()
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_entry_points_run_the_pipeline_end_to_end(spark: SparkSession, tmp_path: Path) -> None:
     schema = f"jobs_{uuid.uuid4().hex[:8]}"

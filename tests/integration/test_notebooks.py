@@ -80,6 +80,7 @@ def run_notebook(path: Path, spark: SparkSession, widgets: dict[str, str]) -> di
     return namespace
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_notebooks_run_the_pipeline_and_show_gold(spark: SparkSession, tmp_path: Path) -> None:
     generated = write_landing_files(

@@ -134,6 +134,7 @@ def test_every_query_file_promises_its_columns() -> None:
         assert query_parameters(query_text(name)) == list(PARAMETERS.get(name, {})), name
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROMISED_COLUMNS))
 def test_query_returns_the_promised_columns_with_rows(
@@ -144,6 +145,7 @@ def test_query_returns_the_promised_columns_with_rows(
     assert result.count() > 0, f"{name} returned no rows on the generated dataset"
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_daily_spend_vs_budget_matches_hand_computed_numbers(
     spark: SparkSession, warehouse: Warehouse
@@ -168,6 +170,7 @@ def test_daily_spend_vs_budget_matches_hand_computed_numbers(
     assert day_2["can_serve"] is False  # 2.00 >= 1.50: the budget is exhausted
 
 
+@pytest.mark.e2e
 @pytest.mark.slow
 def test_cli_runs_a_named_query_with_a_parameter(
     warehouse: Warehouse, capsys: pytest.CaptureFixture[str]
