@@ -51,7 +51,7 @@ from ad_marketing_pipeline.sql import query_names, run_query, use_pipeline_schem
 console = Console(stderr=True)
 
 
-def _config_options() -> argparse.ArgumentParser:
+def config_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("configuration")
     group.add_argument("--env", default="local", help="reads conf/ENV.yml (default: local)")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = [_config_options()]
+    common = [config_options()]
 
     generate = commands.add_parser(
         "generate",

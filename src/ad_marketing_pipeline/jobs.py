@@ -73,7 +73,7 @@ def _runtime(
 
 def _main_parser(prog: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
-        prog=prog, description=description, parents=[cli._config_options()]
+        prog=prog, description=description, parents=[cli.config_options()]
     )
 
 
@@ -182,6 +182,6 @@ def notebook_runtime(
 ) -> Runtime:
     """The runtime of a notebook run: the notebook's session, the configuration from its
     widgets (parsed like the entry points' flags), and secrets read with `dbutils.secrets`."""
-    args = cli._config_options().parse_args(notebook_arguments(widgets))
+    args = cli.config_options().parse_args(notebook_arguments(widgets))
     config = cli.config_from_args(args)
     return prepare_runtime(spark, config, environ=os.environ, secret_reader=secrets)
