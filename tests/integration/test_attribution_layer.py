@@ -23,22 +23,10 @@ from ad_marketing_pipeline.entrypoints import Runtime, ensure_tables
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.tables import SILVER_EVENTS, SILVER_EVENTS_SCHEMA
 from helpers import assert_frames_equal
+from silver_rows import cancellation, conversion, event, visit
 
 T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # aware: instants, whatever the local zone
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
-
-
-def event(event_type: str, event_id: str, at: datetime, **fields: Any) -> tuple[Any, ...]:
-    values = {
-        "event_type": event_type,
-        "event_id": event_id,
-        "event_time": at,
-        "source_kind": "files",
-        "ingested_at": at,  # set per append by `append_to_silver`
-        "is_valid": True,
-        **fields,
-    }
-    return tuple(values.get(field.name) for field in SILVER_EVENTS_SCHEMA.fields)
 
 
 def click(
@@ -55,27 +43,6 @@ def click(
         amount=Decimal(amount),
         **fields,
     )
-
-
-def visit(
-    event_id: str, user: str, at: datetime, source: str | None = None, medium: str | None = None
-) -> tuple[Any, ...]:
-    return event("page_view", event_id, at, user_id=user, source=source, medium=medium)
-
-
-def conversion(conversion_id: str, user: str, at: datetime, revenue: str) -> tuple[Any, ...]:
-    return event(
-        "conversion",
-        conversion_id,
-        at,
-        conversion_id=conversion_id,
-        user_id=user,
-        revenue=Decimal(revenue),
-    )
-
-
-def cancellation(event_id: str, conversion_id: str, at: datetime) -> tuple[Any, ...]:
-    return event("conversion_cancellation", event_id, at, conversion_id=conversion_id)
 
 
 FIRST_APPEND = [

@@ -36,6 +36,7 @@ from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_SCHEMA
 from ad_marketing_pipeline.config import AttributionConfig
 from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
 from helpers import assert_frames_equal
+from silver_rows import cancellation, conversion, event, visit
 
 T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -54,18 +55,6 @@ EFFECTS = {PS: 0.5, EMAIL: 0.25, DIRECT: 0.0}  # removal effects given to the Ma
 # -- builders ------------------------------------------------------------------------------------
 
 
-def event(event_type: str, event_id: str, at: datetime, **fields: Any) -> tuple[Any, ...]:
-    values = {
-        "event_type": event_type,
-        "event_id": event_id,
-        "event_time": at,
-        "source_kind": "files",
-        "ingested_at": at,
-        **fields,
-    }
-    return tuple(values.get(field.name) for field in SILVER_EVENTS_SCHEMA.fields)
-
-
 def click(
     event_id: str, user: str | None, at: datetime, source: str, medium: str
 ) -> tuple[Any, ...]:
@@ -79,27 +68,6 @@ def click(
         medium=medium,
         amount=Decimal("0.5"),
     )
-
-
-def visit(
-    event_id: str, user: str, at: datetime, source: str | None, medium: str | None
-) -> tuple[Any, ...]:
-    return event("page_view", event_id, at, user_id=user, source=source, medium=medium)
-
-
-def conversion(conversion_id: str, user: str, at: datetime, revenue: str) -> tuple[Any, ...]:
-    return event(
-        "conversion",
-        conversion_id,
-        at,
-        user_id=user,
-        conversion_id=conversion_id,
-        revenue=Decimal(revenue),
-    )
-
-
-def cancellation(event_id: str, conversion_id: str, at: datetime) -> tuple[Any, ...]:
-    return event("conversion_cancellation", event_id, at, conversion_id=conversion_id)
 
 
 SCENARIO = [
