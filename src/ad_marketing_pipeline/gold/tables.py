@@ -4,99 +4,92 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     BooleanType,
-    DataType,
     DateType,
     DoubleType,
     LongType,
     StringType,
-    StructField,
     StructType,
     TimestampType,
 )
 
 from ad_marketing_pipeline.contract import MONEY_TYPE
-from ad_marketing_pipeline.tables import TableSpec
-
-
-def _column(name: str, data_type: DataType, comment: str) -> StructField:
-    return StructField(name, data_type, True, metadata={"comment": comment})
-
+from ad_marketing_pipeline.tables import TableSpec, column
 
 ADVERTISERS_SCHEMA = StructType(
     [
-        _column("advertiser_id", StringType(), "advertiser id"),
-        _column("advertiser_name", StringType(), "the name events carrying both fields give it"),
+        column("advertiser_id", StringType(), "advertiser id"),
+        column("advertiser_name", StringType(), "the name events carrying both fields give it"),
     ]
 )
 
 ADVERTISER_SPEND_SCHEMA = StructType(
     [
-        _column("advertiser", StringType(), "advertiser name (its id when events name only that)"),
-        _column("advertiser_id", StringType(), "advertiser id, when events carry it"),
-        _column("spend_hour", TimestampType(), "start of the hour (UTC instant), as window_start"),
-        _column("window_start", TimestampType(), "start of the hour in the budget time zone"),
-        _column("window_end", TimestampType(), "end of the hour (exclusive)"),
-        _column("spend_day", DateType(), "day of the hour in the budget time zone"),
-        _column("spend_month", DateType(), "first day of the hour's month in the budget zone"),
-        _column("period_start", TimestampType(), "start of the budget period the hour is in"),
-        _column("gross_spend", MONEY_TYPE, "sum of the hour's click amounts"),
-        _column("credited_spend", MONEY_TYPE, "clicks credited back by refunds in this hour"),
-        _column("net_spend", MONEY_TYPE, "gross_spend - credited_spend"),
-        _column("record_count", LongType(), "clicks in the hour"),
-        _column("budget_value", MONEY_TYPE, "budget in effect at the hour's end (null: unknown)"),
-        _column("avg_budget", MONEY_TYPE, "average budget value seen during the hour"),
-        _column("budget_changed", BooleanType(), "the budget differs from the previous hour's"),
-        _column("spend_to_date", MONEY_TYPE, "gross spend of the period up to the hour's end"),
-        _column("can_serve", BooleanType(), "false once spend_to_date >= budget_value"),
-        _column(
+        column("advertiser", StringType(), "advertiser name (its id when events name only that)"),
+        column("advertiser_id", StringType(), "advertiser id, when events carry it"),
+        column("spend_hour", TimestampType(), "start of the hour (UTC instant), as window_start"),
+        column("window_start", TimestampType(), "start of the hour in the budget time zone"),
+        column("window_end", TimestampType(), "end of the hour (exclusive)"),
+        column("spend_day", DateType(), "day of the hour in the budget time zone"),
+        column("spend_month", DateType(), "first day of the hour's month in the budget zone"),
+        column("period_start", TimestampType(), "start of the budget period the hour is in"),
+        column("gross_spend", MONEY_TYPE, "sum of the hour's click amounts"),
+        column("credited_spend", MONEY_TYPE, "clicks credited back by refunds in this hour"),
+        column("net_spend", MONEY_TYPE, "gross_spend - credited_spend"),
+        column("record_count", LongType(), "clicks in the hour"),
+        column("budget_value", MONEY_TYPE, "budget in effect at the hour's end (null: unknown)"),
+        column("avg_budget", MONEY_TYPE, "average budget value seen during the hour"),
+        column("budget_changed", BooleanType(), "the budget differs from the previous hour's"),
+        column("spend_to_date", MONEY_TYPE, "gross spend of the period up to the hour's end"),
+        column("can_serve", BooleanType(), "false once spend_to_date >= budget_value"),
+        column(
             "expected_spend_to_date", MONEY_TYPE, "budget x elapsed share of the period (pacing)"
         ),
-        _column("pacing_ratio", DoubleType(), "spend_to_date / expected_spend_to_date"),
-        _column("latest_event_time", TimestampType(), "newest event of the hour"),
+        column("pacing_ratio", DoubleType(), "spend_to_date / expected_spend_to_date"),
+        column("latest_event_time", TimestampType(), "newest event of the hour"),
     ]
 )
 
 CONVERSION_FACTS_SCHEMA = StructType(
     [
-        _column("conversion_id", StringType(), "the conversion"),
-        _column("advertiser", StringType(), "advertiser, when the conversion names it"),
-        _column("advertiser_id", StringType(), "advertiser id, when given"),
-        _column("campaign_id", StringType(), "the conversion's campaign, else its last click's"),
-        _column("user_id", StringType(), "who converted"),
-        _column("device_id", StringType(), "device, when given"),
-        _column("conversion_type", StringType(), "purchase, lead, signup, ..."),
-        _column("converted_at", TimestampType(), "when (UTC)"),
-        _column("conversion_date", DateType(), "day of converted_at in the budget time zone"),
-        _column("revenue", MONEY_TYPE, "revenue as reported"),
-        _column("currency", StringType(), "ISO 4217 code of revenue"),
-        _column("is_cancelled", BooleanType(), "a conversion_cancellation names it"),
-        _column("cancelled_at", TimestampType(), "time of its first cancellation"),
-        _column("net_revenue", MONEY_TYPE, "revenue, 0 when cancelled"),
-        _column("last_click_id", StringType(), "the user's last click within the lookback"),
-        _column("source", StringType(), "that click's source, '(none)' without a click"),
-        _column("platform", StringType(), "that click's platform, '(none)' without a click"),
-        _column("performance_campaign_id", StringType(), "campaign it counts under"),
-        _column("click_campaign_name", StringType(), "that click's campaign name"),
+        column("conversion_id", StringType(), "the conversion"),
+        column("advertiser", StringType(), "advertiser, when the conversion names it"),
+        column("advertiser_id", StringType(), "advertiser id, when given"),
+        column("campaign_id", StringType(), "the conversion's campaign, else its last click's"),
+        column("user_id", StringType(), "who converted"),
+        column("device_id", StringType(), "device, when given"),
+        column("conversion_type", StringType(), "purchase, lead, signup, ..."),
+        column("converted_at", TimestampType(), "when (UTC)"),
+        column("conversion_date", DateType(), "day of converted_at in the budget time zone"),
+        column("revenue", MONEY_TYPE, "revenue as reported"),
+        column("currency", StringType(), "ISO 4217 code of revenue"),
+        column("is_cancelled", BooleanType(), "a conversion_cancellation names it"),
+        column("cancelled_at", TimestampType(), "time of its first cancellation"),
+        column("net_revenue", MONEY_TYPE, "revenue, 0 when cancelled"),
+        column("last_click_id", StringType(), "the user's last click within the lookback"),
+        column("source", StringType(), "that click's source, '(none)' without a click"),
+        column("platform", StringType(), "that click's platform, '(none)' without a click"),
+        column("performance_campaign_id", StringType(), "campaign it counts under"),
+        column("click_campaign_name", StringType(), "that click's campaign name"),
     ]
 )
 
 AD_PERFORMANCE_SCHEMA = StructType(
     [
-        _column("performance_date", DateType(), "day in the budget time zone"),
-        _column("source", StringType(), "traffic source, '(none)' when not given"),
-        _column("platform", StringType(), "platform, '(none)' when not given"),
-        _column("campaign_id", StringType(), "campaign, '(none)' when not given"),
-        _column("campaign_name", StringType(), "campaign name from its clicks"),
-        _column("impressions", LongType(), "impressions"),
-        _column("clicks", LongType(), "clicks"),
-        _column("ad_spend", MONEY_TYPE, "cost of clicks and impressions"),
-        _column("conversions", LongType(), "conversions not cancelled, by their last click"),
-        _column("revenue", MONEY_TYPE, "their revenue"),
-        _column("ctr", DoubleType(), "clicks / impressions (null without impressions)"),
-        _column("cpc", MONEY_TYPE, "ad_spend / clicks (null without clicks)"),
-        _column("cpa", MONEY_TYPE, "ad_spend / conversions (null without conversions)"),
-        _column("roas", DoubleType(), "revenue / ad_spend (null without spend)"),
-        _column("conversion_rate", DoubleType(), "conversions / clicks (null without clicks)"),
+        column("performance_date", DateType(), "day in the budget time zone"),
+        column("source", StringType(), "traffic source, '(none)' when not given"),
+        column("platform", StringType(), "platform, '(none)' when not given"),
+        column("campaign_id", StringType(), "campaign, '(none)' when not given"),
+        column("campaign_name", StringType(), "campaign name from its clicks"),
+        column("impressions", LongType(), "impressions"),
+        column("clicks", LongType(), "clicks"),
+        column("ad_spend", MONEY_TYPE, "cost of clicks and impressions"),
+        column("conversions", LongType(), "conversions not cancelled, by their last click"),
+        column("revenue", MONEY_TYPE, "their revenue"),
+        column("ctr", DoubleType(), "clicks / impressions (null without impressions)"),
+        column("cpc", MONEY_TYPE, "ad_spend / clicks (null without clicks)"),
+        column("cpa", MONEY_TYPE, "ad_spend / conversions (null without conversions)"),
+        column("roas", DoubleType(), "revenue / ad_spend (null without spend)"),
+        column("conversion_rate", DoubleType(), "conversions / clicks (null without clicks)"),
     ]
 )
 
