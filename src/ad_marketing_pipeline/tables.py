@@ -16,6 +16,7 @@ from pyspark.sql.types import (
     BooleanType,
     DataType,
     DateType,
+    DoubleType,
     IntegerType,
     LongType,
     MapType,
@@ -208,5 +209,36 @@ OPS_DATA_QUALITY = TableSpec(
     key="ops_data_quality",
     schema=DATA_QUALITY_SCHEMA,
     comment="Per streaming batch: input, valid, inserted, duplicate and quarantined counts.",
+    properties={"delta.appendOnly": "true"},
+)
+
+STREAMING_PROGRESS_SCHEMA = StructType(
+    [
+        column(
+            "query_name", StringType(), "the streaming query: bronze, silver, gold or attribution"
+        ),
+        column("query_id", StringType(), "the query's id (stable across restarts)"),
+        column("run_id", StringType(), "this start of the query"),
+        column("batch_id", LongType(), "its micro-batch"),
+        column("batch_started_at", TimestampType(), "when the batch's trigger fired"),
+        column("recorded_at", TimestampType(), "when the batch's progress was recorded"),
+        column("input_rows", LongType(), "rows the batch read"),
+        column("input_rows_per_second", DoubleType(), "rate at which rows arrived"),
+        column("processed_rows_per_second", DoubleType(), "rate at which the batch processed"),
+        column("batch_duration_ms", LongType(), "the batch's wall-clock duration"),
+        column("watermark", TimestampType(), "the query's event-time watermark, if it has one"),
+        column(
+            "newest_event_time",
+            TimestampType(),
+            "newest event time the batch read (Bronze: the newest source timestamp)",
+        ),
+        column("lag_seconds", DoubleType(), "recorded_at minus newest_event_time"),
+    ]
+)
+
+OPS_STREAMING_PROGRESS = TableSpec(
+    key="ops_streaming_progress",
+    schema=STREAMING_PROGRESS_SCHEMA,
+    comment="Per streaming query and batch: rows, rates, duration, newest event time and lag.",
     properties={"delta.appendOnly": "true"},
 )
