@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 STAMP := $(VENV)/.installed
 
-.PHONY: setup jars test test-fast lint demo bench lock build clean kafka
+.PHONY: setup jars chromium test test-fast lint demo bench lock build clean kafka
 
 setup: $(STAMP) $(JARS)/spark/.fetched $(JARS)/kafka/.fetched
 
@@ -37,6 +37,11 @@ $(JARS)/kafka/.fetched: jvm/kafka-broker/pom.xml
 	mvn -q -B -f jvm/kafka-broker/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
 	touch $@
 
+# Headless Chromium (Debian's package) for the test that opens the demo's HTML report in a
+# real browser; installed only when missing.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
@@ -44,11 +49,11 @@ lint: setup
 
 # The test command of the README (and of CI): lint, types, then the suite without the e2e
 # whole-pipeline runs, which take several minutes each on 2 cores (`make test-all` adds them).
-test: lint
+test: lint chromium
 	$(BIN)/pytest -m "not e2e"
 
 # Everything, the e2e runs included.
-test-all: lint
+test-all: lint chromium
 	$(BIN)/pytest
 
 # The quick loop while developing: no slow tests, no broker.
