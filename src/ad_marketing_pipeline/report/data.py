@@ -1,0 +1,468 @@
+"""What the demo's report shows, read from the pipeline's tables.
+
+Every query aggregates in Spark and collects a small result (a few thousand rows at most) into
+typed, frozen dataclasses. A table that does not exist yet (a layer that has not run, the
+streaming-progress table before its listener writes) gives an empty section, never an error.
+Money stays `Decimal`; the charts convert it to float only to draw it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.contract import MONEY_TYPE
+
+# The spend chart shows the biggest spenders only (a dropdown picks one), with hourly pacing
+# over the last days of data: 10 advertisers x 7 days x 24 hours stays under 2,000 rows.
+TOP_ADVERTISERS = 10
+PACING_DAYS = 7
+# The newest batches per streaming query (and per data-quality query) the report plots.
+MAX_BATCHES = 500
+# Campaigns in the performance table, biggest spend first.
+MAX_CAMPAIGNS = 500
+
+# (layer, key in `TableNames`) of the summary's row counts, in data-flow order.
+SUMMARY_TABLES: tuple[tuple[str, str], ...] = (
+    ("Bronze", "bronze_events"),
+    ("Silver", "silver_events"),
+    ("Silver", "silver_quarantine"),
+    ("Gold", "gold_advertiser_spend"),
+    ("Gold", "gold_fact_conversions"),
+    ("Gold", "gold_fact_ad_performance"),
+    ("Attribution", "gold_attribution"),
+)
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """How many rows one table holds."""
+
+    layer: str
+    table: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class DailySpend:
+    """One advertiser's day: spend and the budget in effect at the day's end."""
+
+    advertiser: str
+    spend_day: date
+    gross_spend: Decimal
+    net_spend: Decimal
+    budget_value: Decimal | None
+
+
+@dataclass(frozen=True)
+class HourlyPacing:
+    """One advertiser's hour: spend to date against an even spread of the budget."""
+
+    advertiser: str
+    window_start: datetime
+    spend_to_date: Decimal
+    expected_spend_to_date: Decimal | None
+    pacing_ratio: float | None
+
+
+@dataclass(frozen=True)
+class ServingStatus:
+    """May the advertiser's ads serve now (as of the newest processed event)."""
+
+    advertiser: str
+    can_serve: bool
+    budget_value: Decimal | None
+    spend_to_date: Decimal | None
+    latest_hour: datetime | None
+
+    @property
+    def budget_used_share(self) -> float | None:
+        if self.budget_value is None or self.spend_to_date is None or self.budget_value == 0:
+            return None
+        return float(self.spend_to_date / self.budget_value)
+
+
+@dataclass(frozen=True)
+class CampaignPerformance:
+    """A campaign over all days; ratios recomputed from the totals (null without denominator)."""
+
+    campaign_id: str
+    campaign_name: str | None
+    impressions: int
+    clicks: int
+    ad_spend: Decimal
+    conversions: int
+    revenue: Decimal
+    ctr: float | None
+    cpc: Decimal | None
+    cpa: Decimal | None
+    roas: float | None
+
+
+@dataclass(frozen=True)
+class ChannelCredit:
+    """What one attribution model credits one channel with."""
+
+    channel: str
+    model: str
+    conversions: float
+    revenue: Decimal
+
+
+@dataclass(frozen=True)
+class RejectReason:
+    """Quarantined records failing one rule (a record counts under each of its reasons)."""
+
+    reason_code: str
+    records: int
+
+
+@dataclass(frozen=True)
+class BatchQuality:
+    """One Silver micro-batch's input and quarantined rows."""
+
+    query_name: str
+    batch_id: int
+    processed_at: datetime | None
+    input_rows: int
+    quarantined_rows: int
+
+    @property
+    def reject_rate(self) -> float | None:
+        return self.quarantined_rows / self.input_rows if self.input_rows else None
+
+
+@dataclass(frozen=True)
+class StreamingBatch:
+    """One streaming micro-batch of one layer: rows, throughput and freshness."""
+
+    query_name: str
+    batch_id: int
+    recorded_at: datetime | None
+    input_rows: int
+    processed_rows_per_second: float | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report draws; built by `report_data`, or by hand in tests."""
+
+    namespace: str
+    generated_at: datetime
+    as_of: datetime | None  # newest processed event time (Gold's serving status)
+    pacing_days: int = PACING_DAYS  # how many days of hourly pacing `pacing` holds
+    table_rows: tuple[TableRows, ...] = ()
+    daily_spend: tuple[DailySpend, ...] = ()
+    pacing: tuple[HourlyPacing, ...] = ()
+    serving: tuple[ServingStatus, ...] = ()
+    campaigns: tuple[CampaignPerformance, ...] = ()
+    channel_credit: tuple[ChannelCredit, ...] = ()
+    rejects_by_reason: tuple[RejectReason, ...] = ()
+    batch_quality: tuple[BatchQuality, ...] = ()
+    streaming: tuple[StreamingBatch, ...] = ()
+
+    @property
+    def blocked_advertisers(self) -> list[str]:
+        return sorted(status.advertiser for status in self.serving if not status.can_serve)
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregations (DataFrame -> DataFrame)
+# ---------------------------------------------------------------------------------------------
+
+
+def _ratio(numerator: Column, denominator: Column) -> Column:
+    return numerator / F.nullif(denominator, F.lit(0))
+
+
+def top_spenders(daily_spend: DataFrame, count: int) -> DataFrame:
+    """The `count` advertisers with the most net spend (ties by name): advertiser, net_spend."""
+    return (
+        daily_spend.groupBy("advertiser")
+        .agg(F.sum("net_spend").alias("net_spend"))
+        .orderBy(F.desc("net_spend"), "advertiser")
+        .limit(count)
+    )
+
+
+def campaign_totals(ad_performance: DataFrame) -> DataFrame:
+    """gold_fact_ad_performance summed per campaign over every day, source and platform, with
+    the ratios of the totals (an average of daily ratios would weigh a quiet day like a busy
+    one; money ratios are money again), biggest spend first."""
+    totals = ad_performance.groupBy("campaign_id").agg(
+        F.max("campaign_name").alias("campaign_name"),
+        F.sum("impressions").alias("impressions"),
+        F.sum("clicks").alias("clicks"),
+        F.sum("ad_spend").alias("ad_spend"),
+        F.sum("conversions").alias("conversions"),
+        F.sum("revenue").alias("revenue"),
+    )
+    return totals.select(
+        "*",
+        _ratio(F.col("clicks"), F.col("impressions")).cast("double").alias("ctr"),
+        _ratio(F.col("ad_spend"), F.col("clicks")).cast(MONEY_TYPE).alias("cpc"),
+        _ratio(F.col("ad_spend"), F.col("conversions")).cast(MONEY_TYPE).alias("cpa"),
+        _ratio(F.col("revenue"), F.col("ad_spend")).cast("double").alias("roas"),
+    ).orderBy(F.desc("ad_spend"), "campaign_id")
+
+
+def reason_counts(quarantine: DataFrame) -> DataFrame:
+    """Quarantined records per reason code, most frequent first."""
+    return (
+        quarantine.select(F.explode("reason_codes").alias("reason_code"))
+        .groupBy("reason_code")
+        .agg(F.count(F.lit(1)).alias("records"))
+        .orderBy(F.desc("records"), "reason_code")
+    )
+
+
+def newest_batches(per_batch: DataFrame, count: int) -> DataFrame:
+    """The `count` newest batches of each query, oldest first."""
+    newest_first = Window.partitionBy("query_name").orderBy(F.desc("batch_id"))
+    return (
+        per_batch.withColumn("_newest", F.row_number().over(newest_first))
+        .where(F.col("_newest") <= count)
+        .drop("_newest")
+        .orderBy("query_name", "batch_id")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the tables
+# ---------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def _table(spark: SparkSession, config: PipelineConfig, key: str) -> DataFrame | None:
+    """The table (or view) `key` of `TableNames`, or None when it does not exist yet."""
+    name = config.table(key)
+    return spark.table(name) if spark.catalog.tableExists(name) else None
+
+
+def _collect(frame: DataFrame | None, build: Callable[[Row], T]) -> tuple[T, ...]:
+    return () if frame is None else tuple(build(row) for row in frame.collect())
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(0) if value is None else Decimal(value)
+
+
+def _optional_money(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware UTC datetime. PySpark gives timestamps as naive datetimes in the Python
+    process's local time zone (whatever Spark's session time zone is)."""
+    return value.astimezone(UTC)
+
+
+def _instant(value: datetime | None) -> datetime | None:
+    return None if value is None else _utc(value)
+
+
+def _table_rows(spark: SparkSession, config: PipelineConfig) -> tuple[TableRows, ...]:
+    counted = []
+    for layer, key in SUMMARY_TABLES:
+        frame = _table(spark, config, key)
+        if frame is not None:
+            counted.append(TableRows(layer, getattr(config.tables, key), frame.count()))
+    return tuple(counted)
+
+
+def _spend_and_pacing(
+    spark: SparkSession, config: PipelineConfig, advertisers: int, pacing_days: int
+) -> tuple[tuple[DailySpend, ...], tuple[HourlyPacing, ...]]:
+    daily = _table(spark, config, "gold_daily_spend")
+    hourly = _table(spark, config, "gold_advertiser_spend")
+    if daily is None or hourly is None:
+        return (), ()
+    top = [row.advertiser for row in top_spenders(daily, advertisers).collect()]
+    daily_spend = _collect(
+        daily.where(F.col("advertiser").isin(top)).orderBy("advertiser", "spend_day"),
+        lambda row: DailySpend(
+            advertiser=row.advertiser,
+            spend_day=row.spend_day,
+            gross_spend=_money(row.gross_spend),
+            net_spend=_money(row.net_spend),
+            budget_value=_optional_money(row.budget_value),
+        ),
+    )
+    newest_hour = hourly.agg(F.max("window_start")).first()
+    if newest_hour is None or newest_hour[0] is None:
+        return daily_spend, ()
+    since = newest_hour[0] - timedelta(days=pacing_days)
+    pacing = _collect(
+        hourly.where(F.col("advertiser").isin(top) & (F.col("window_start") > F.lit(since)))
+        .select(
+            "advertiser",
+            "window_start",
+            "spend_to_date",
+            "expected_spend_to_date",
+            "pacing_ratio",
+        )
+        .orderBy("advertiser", "window_start"),
+        lambda row: HourlyPacing(
+            advertiser=row.advertiser,
+            window_start=_utc(row.window_start),
+            spend_to_date=_money(row.spend_to_date),
+            expected_spend_to_date=_optional_money(row.expected_spend_to_date),
+            pacing_ratio=_optional_float(row.pacing_ratio),
+        ),
+    )
+    return daily_spend, pacing
+
+
+def _serving(
+    spark: SparkSession, config: PipelineConfig
+) -> tuple[tuple[ServingStatus, ...], datetime | None]:
+    status = _table(spark, config, "gold_latest_serving_status")
+    if status is None:
+        return (), None
+    rows = status.orderBy("advertiser").collect()
+    serving = tuple(
+        ServingStatus(
+            advertiser=row.advertiser,
+            can_serve=bool(row.latest_can_serve),
+            budget_value=_optional_money(row.budget_value),
+            spend_to_date=_optional_money(row.spend_to_date),
+            latest_hour=_instant(row.latest_hour),
+        )
+        for row in rows
+    )
+    as_of = max((row.as_of for row in rows if row.as_of is not None), default=None)
+    return serving, _instant(as_of)
+
+
+def _campaigns(
+    spark: SparkSession, config: PipelineConfig, limit: int
+) -> tuple[CampaignPerformance, ...]:
+    performance = _table(spark, config, "gold_fact_ad_performance")
+    return _collect(
+        None if performance is None else campaign_totals(performance).limit(limit),
+        lambda row: CampaignPerformance(
+            campaign_id=row.campaign_id,
+            campaign_name=row.campaign_name,
+            impressions=int(row.impressions or 0),
+            clicks=int(row.clicks or 0),
+            ad_spend=_money(row.ad_spend),
+            conversions=int(row.conversions or 0),
+            revenue=_money(row.revenue),
+            ctr=_optional_float(row.ctr),
+            cpc=_optional_money(row.cpc),
+            cpa=_optional_money(row.cpa),
+            roas=_optional_float(row.roas),
+        ),
+    )
+
+
+def _channel_credit(spark: SparkSession, config: PipelineConfig) -> tuple[ChannelCredit, ...]:
+    comparison = _table(spark, config, "gold_attribution_comparison")
+    return _collect(
+        None if comparison is None else comparison.orderBy("model", "channel"),
+        lambda row: ChannelCredit(
+            channel=row.channel,
+            model=row.model,
+            conversions=float(row.conversions or 0.0),
+            revenue=_money(row.revenue),
+        ),
+    )
+
+
+def _rejects_by_reason(spark: SparkSession, config: PipelineConfig) -> tuple[RejectReason, ...]:
+    quarantine = _table(spark, config, "silver_quarantine")
+    return _collect(
+        None if quarantine is None else reason_counts(quarantine),
+        lambda row: RejectReason(reason_code=row.reason_code, records=int(row.records)),
+    )
+
+
+def _batch_quality(
+    spark: SparkSession, config: PipelineConfig, batches: int
+) -> tuple[BatchQuality, ...]:
+    quality = _table(spark, config, "ops_data_quality")
+    return _collect(
+        None
+        if quality is None
+        else newest_batches(
+            quality.select(
+                "query_name", "batch_id", "processed_at", "input_rows", "quarantined_rows"
+            ),
+            batches,
+        ),
+        lambda row: BatchQuality(
+            query_name=row.query_name or "silver",
+            batch_id=int(row.batch_id),
+            processed_at=_instant(row.processed_at),
+            input_rows=int(row.input_rows or 0),
+            quarantined_rows=int(row.quarantined_rows or 0),
+        ),
+    )
+
+
+def _streaming(
+    spark: SparkSession, config: PipelineConfig, batches: int
+) -> tuple[StreamingBatch, ...]:
+    progress = _table(spark, config, "ops_streaming_progress")
+    columns: Sequence[str] = (
+        "query_name",
+        "batch_id",
+        "recorded_at",
+        "input_rows",
+        "processed_rows_per_second",
+        "lag_seconds",
+    )
+    return _collect(
+        None if progress is None else newest_batches(progress.select(*columns), batches),
+        lambda row: StreamingBatch(
+            query_name=row.query_name or "(unnamed)",
+            batch_id=int(row.batch_id),
+            recorded_at=_instant(row.recorded_at),
+            input_rows=int(row.input_rows or 0),
+            processed_rows_per_second=_optional_float(row.processed_rows_per_second),
+            lag_seconds=_optional_float(row.lag_seconds),
+        ),
+    )
+
+
+def report_data(
+    spark: SparkSession,
+    config: PipelineConfig,
+    *,
+    top_advertisers: int = TOP_ADVERTISERS,
+    pacing_days: int = PACING_DAYS,
+    max_batches: int = MAX_BATCHES,
+    max_campaigns: int = MAX_CAMPAIGNS,
+) -> ReportData:
+    """Read the report's aggregates from the configured schema's tables (missing ones give
+    empty sections)."""
+    daily_spend, pacing = _spend_and_pacing(spark, config, top_advertisers, pacing_days)
+    serving, as_of = _serving(spark, config)
+    return ReportData(
+        namespace=config.namespace,
+        generated_at=datetime.now(UTC),
+        as_of=as_of,
+        pacing_days=pacing_days,
+        table_rows=_table_rows(spark, config),
+        daily_spend=daily_spend,
+        pacing=pacing,
+        serving=serving,
+        campaigns=_campaigns(spark, config, max_campaigns),
+        channel_credit=_channel_credit(spark, config),
+        rejects_by_reason=_rejects_by_reason(spark, config),
+        batch_quality=_batch_quality(spark, config, max_batches),
+        streaming=_streaming(spark, config, max_batches),
+    )
