@@ -101,6 +101,13 @@ KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
+# The local broker of `make kafka` / `ad-pipeline kafka-broker`, and the topic the CLI uses
+# with it when the configuration names no Kafka source (`run --source kafka`,
+# `generate --to kafka`).
+LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+LOCAL_KAFKA_TOPIC = "ad-events"
+
+
 class KafkaSource(_Frozen):
     """An Apache Kafka topic (or topics, or a pattern)."""
 

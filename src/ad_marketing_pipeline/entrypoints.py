@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
@@ -30,6 +30,7 @@ from ad_marketing_pipeline.io import (
     append_to_table,
     read_table_stream,
 )
+from ad_marketing_pipeline.ops import observe_batch, recording_progress
 from ad_marketing_pipeline.runtime import (
     REDACTED_OPTIONS,
     Runtime,
@@ -49,6 +50,7 @@ from ad_marketing_pipeline.tables import (
     BRONZE_EVENTS,
     DATA_QUALITY_SCHEMA,
     OPS_DATA_QUALITY,
+    OPS_STREAMING_PROGRESS,
     SILVER_EVENTS,
     SILVER_QUARANTINE,
     TableSpec,
@@ -75,6 +77,11 @@ def provision(runtime: Runtime) -> list[str]:
     return ensure_tables(runtime, [spec for specs in LAYER_TABLES.values() for spec in specs])
 
 
+def source_time() -> Column:
+    """When a raw record reached us: broker / enqueued time, or the landing file's mtime."""
+    return F.coalesce(F.col("source_timestamp"), F.col("file_modification_time"))
+
+
 def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> bronze_ad_events stream."""
     config = runtime.config
@@ -85,7 +92,7 @@ def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
     query_name = source_query_name(config)
     query = append_to_table(
-        records.transform(to_bronze),
+        observe_batch(records.transform(to_bronze), source_time()),
         table,
         checkpoint=config.checkpoint(query_name),
         trigger=trigger,
@@ -186,7 +193,8 @@ def start_silver(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
     bronze = read_table_stream(runtime.spark, config.table("bronze_events"), config.trigger)
     writer = (
-        bronze.writeStream.foreachBatch(silver_foreach_batch(runtime))
+        observe_batch(bronze, source_time())
+        .writeStream.foreachBatch(silver_foreach_batch(runtime))
         .option("checkpointLocation", config.checkpoint("silver"))
         .queryName("silver")
     )
@@ -199,7 +207,8 @@ def start_gold(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
     silver = read_table_stream(runtime.spark, config.table("silver_events"), config.trigger)
     writer = (
-        silver.writeStream.foreachBatch(gold_foreach_batch(config))
+        observe_batch(silver, F.col("event_time"))
+        .writeStream.foreachBatch(gold_foreach_batch(config))
         .option("checkpointLocation", config.checkpoint("gold"))
         .queryName("gold")
     )
@@ -258,23 +267,33 @@ def run_layers(
     chosen = choose_layers(layers)
     if full_refresh and trigger.continuous:
         raise PipelineError("--full-refresh runs once; it cannot be combined with continuous")
-    if not trigger.continuous:
-        for layer in chosen:
-            started = time.monotonic()
-            if full_refresh and layer in REBUILDERS:
-                REBUILDERS[layer](runtime)
-            else:
-                LAYERS[layer](runtime, trigger).awaitTermination()
-            if on_layer_done:
-                on_layer_done(layer, time.monotonic() - started)
-        return
-    queries = {layer: LAYERS[layer](runtime, trigger) for layer in chosen}
-    try:
-        watch_queries(queries, on_progress=on_progress, poll_seconds=poll_seconds)
-    finally:
-        for query in queries.values():
-            if query.isActive:
-                query.stop()
+    ensure_tables(runtime, [OPS_STREAMING_PROGRESS])
+    with recording_progress(runtime.spark, runtime.config) as progress_log:
+        if not trigger.continuous:
+            for layer in chosen:
+                started = time.monotonic()
+                if full_refresh and layer in REBUILDERS:
+                    REBUILDERS[layer](runtime)
+                else:
+                    query = LAYERS[layer](runtime, trigger)
+                    query.awaitTermination()
+                    progress_log.flush([query])
+                if on_layer_done:
+                    on_layer_done(layer, time.monotonic() - started)
+            return
+        queries = {layer: LAYERS[layer](runtime, trigger) for layer in chosen}
+        try:
+            watch_queries(
+                queries,
+                on_progress=on_progress,
+                poll_seconds=poll_seconds,
+                on_poll=progress_log.flush,
+            )
+        finally:
+            for query in queries.values():
+                if query.isActive:
+                    query.stop()
+            progress_log.flush(list(queries.values()))
 
 
 def watch_queries(
@@ -282,6 +301,7 @@ def watch_queries(
     *,
     on_progress: ProgressReporter | None,
     poll_seconds: float,
+    on_poll: Callable[[], None] | None = None,
 ) -> None:
     """Report each query's new batches until one fails (raised) or all stop."""
     last_batch: dict[str, int] = {}
@@ -294,6 +314,8 @@ def watch_queries(
             if progress and on_progress and progress.get("batchId") != last_batch.get(layer):
                 last_batch[layer] = int(progress["batchId"])
                 on_progress(layer, progress)
+        if on_poll:
+            on_poll()
         time.sleep(poll_seconds)
 
 

@@ -4,7 +4,8 @@ events stay in order (one key, one partition), in batches, with retries."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from azure.eventhub import EventData, EventHubProducerClient
@@ -70,6 +71,18 @@ def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
             }
         )
     return settings
+
+
+def paced(lines: Iterable[str], per_second: float) -> Iterator[str]:
+    """`lines` at most `per_second` per second, evenly spread (a steady stream)."""
+    interval = 1.0 / per_second
+    due = time.monotonic()
+    for line in lines:
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        yield line
+        due = max(due + interval, time.monotonic() - 1.0)  # no burst after a stall
 
 
 def send_to_kafka(

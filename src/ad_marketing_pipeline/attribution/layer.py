@@ -67,6 +67,7 @@ from ad_marketing_pipeline.attribution.tables import (
 )
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.io import StreamTrigger, read_table_stream, replace_keys, upsert_by_keys
+from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime, ensure_tables
 from ad_marketing_pipeline.tables import SILVER_EVENTS
 
@@ -345,7 +346,8 @@ def start_attribution(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuer
     ensure_attribution_tables(runtime)
     silver = read_table_stream(runtime.spark, config.table("silver_events"), config.trigger)
     writer = (
-        silver.writeStream.foreachBatch(attribution_foreach_batch(runtime))
+        observe_batch(silver, F.col("event_time"))
+        .writeStream.foreachBatch(attribution_foreach_batch(runtime))
         .option("checkpointLocation", config.checkpoint(QUERY_NAME))
         .queryName(QUERY_NAME)
     )

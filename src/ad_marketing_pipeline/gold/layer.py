@@ -469,6 +469,8 @@ def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], Non
     silver_table = config.table("silver_events")
 
     def write(batch: DataFrame, batch_id: int) -> None:
+        # Persisted: the refresh reads the batch several times, and it is scanned once only
+        # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
         changed = batch.select(
             "event_id",
             "event_type",
@@ -481,7 +483,10 @@ def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], Non
             "source",
             "platform",
             "campaign_id",
-        )
-        refresh_gold(batch.sparkSession.table(silver_table), config, changed)
+        ).persist()
+        try:
+            refresh_gold(batch.sparkSession.table(silver_table), config, changed)
+        finally:
+            changed.unpersist()
 
     return write

@@ -1,0 +1,93 @@
+"""The ops row built from a batch's progress, the lag wording, and the paced sender."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from ad_marketing_pipeline.cli import describe_seconds
+from ad_marketing_pipeline.ops import BATCH_METRIC, ProgressRecorder, progress_row
+from ad_marketing_pipeline.producer import paced
+from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
+
+RECORDED_AT = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
+
+
+def progress(**fields: object) -> dict[str, object]:
+    return {
+        "id": "query-1",
+        "runId": "run-1",
+        "name": "gold",
+        "timestamp": "2024-05-01T12:00:00.500Z",
+        "batchId": 4,
+        "batchDuration": 2000,
+        "numInputRows": 200,
+        "inputRowsPerSecond": 50.0,
+        "processedRowsPerSecond": 100.0,
+        "durationMs": {"triggerExecution": 2000},
+        "eventTime": {"watermark": "2024-05-01T11:00:00.000Z"},
+        "observedMetrics": {BATCH_METRIC: {"newest_event_micros": 1714564800000000, "rows": 100}},
+        **fields,
+    }
+
+
+def test_progress_row_follows_the_schema_and_uses_the_observed_metrics() -> None:
+    row = dict(
+        zip(STREAMING_PROGRESS_SCHEMA.names, progress_row(progress(), RECORDED_AT), strict=True)
+    )
+    assert row == {
+        "query_name": "gold",
+        "query_id": "query-1",
+        "run_id": "run-1",
+        "batch_id": 4,
+        "batch_started_at": datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC),
+        "recorded_at": RECORDED_AT,
+        "input_rows": 100,  # the observed count, not Spark's count over two scans
+        "input_rows_per_second": 25.0,
+        "processed_rows_per_second": 50.0,
+        "batch_duration_ms": 2000,
+        "watermark": datetime(2024, 5, 1, 11, 0, tzinfo=UTC),
+        "newest_event_time": datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        "lag_seconds": 10.0,
+    }
+
+
+def test_a_batch_without_metrics_or_rows_has_nulls_not_errors() -> None:
+    empty = progress(
+        observedMetrics={},
+        eventTime={},
+        numInputRows=0,
+        inputRowsPerSecond=float("nan"),
+        processedRowsPerSecond=0.0,
+    )
+    row = dict(zip(STREAMING_PROGRESS_SCHEMA.names, progress_row(empty, RECORDED_AT), strict=True))
+    assert row["input_rows"] == 0
+    assert row["input_rows_per_second"] is None
+    assert row["watermark"] is None
+    assert row["newest_event_time"] is None
+    assert row["lag_seconds"] is None
+
+
+def test_the_recorder_keeps_each_batch_once() -> None:
+    recorder = ProgressRecorder(clock=lambda: RECORDED_AT)
+    recorder.add_progress(progress())
+    recorder.add_progress(progress())  # the same run and batch again
+    recorder.add_progress(progress(batchId=5))
+    assert [row[3] for row in recorder.take_rows()] == [4, 5]
+    assert recorder.take_rows() == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(4.25, "4.2 s"), (600, "10 min"), (3 * 3600, "3.0 h"), (41 * 86400, "41 days")],
+)
+def test_lag_is_worded_for_a_person(seconds: float, text: str) -> None:
+    assert describe_seconds(seconds) == text
+
+
+def test_paced_spreads_lines_over_time() -> None:
+    started = time.monotonic()
+    assert list(paced((str(n) for n in range(11)), per_second=100)) == [str(n) for n in range(11)]
+    assert time.monotonic() - started >= 0.09
