@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,17 +19,20 @@ from rich.table import Table
 
 from ad_marketing_pipeline import __version__
 from ad_marketing_pipeline.config import (
+    LOCAL_KAFKA_BOOTSTRAP,
+    LOCAL_KAFKA_TOPIC,
     EventHubsSource,
     KafkaSource,
     PipelineConfig,
     load_config,
     redacted_dump,
 )
-from ad_marketing_pipeline.demo import run_demo
+from ad_marketing_pipeline.demo import DemoSummary, run_demo
 from ad_marketing_pipeline.entrypoints import (
     LAYERS,
     Runtime,
     databricks_secret_reader,
+    ensure_tables,
     prepare_runtime,
     progress_summary,
     provision,
@@ -38,15 +42,18 @@ from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import stream_trigger
 from ad_marketing_pipeline.local_kafka import serve
+from ad_marketing_pipeline.ops import layer_status
 from ad_marketing_pipeline.producer import (
     eventhubs_client,
     kafka_producer_config,
+    paced,
     send_to_eventhubs,
     send_to_kafka,
 )
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.spark import get_spark, running_on_databricks
 from ad_marketing_pipeline.sql import query_names, run_query, use_pipeline_schema
+from ad_marketing_pipeline.tables import OPS_DATA_QUALITY, OPS_STREAMING_PROGRESS
 
 console = Console(stderr=True)
 
@@ -110,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write landing files (default), or send to Kafka / Event Hubs keyed by advertiser",
     )
     generate.add_argument(
+        "--rate",
+        type=float,
+        help="with --to kafka|eventhubs: send at most this many records per second (a steady "
+        "stream for continuous runs; default: as fast as possible)",
+    )
+    generate.add_argument(
         "--from-files",
         nargs="+",
         metavar="FILE",
@@ -140,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("once", "continuous"),
         default=None,
         help="default: the configured trigger.mode",
+    )
+    run.add_argument(
+        "--source",
+        choices=("files", "kafka"),
+        help="read landing files, or the local Kafka broker (`make kafka`: "
+        f"{LOCAL_KAFKA_BOOTSTRAP}, topic {LOCAL_KAFKA_TOPIC}) instead of the configured source; "
+        "--set source.* still applies on top",
     )
     run.add_argument(
         "--full-refresh",
@@ -196,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=30)
     demo.add_argument("--seed", type=int, default=7)
     commands.add_parser(
+        "status",
+        parents=common,
+        help="per layer: freshness, throughput and reject rate from the ops tables",
+        description="Read ops_streaming_progress and ops_data_quality and print, per streaming "
+        "query, its last batch, the newest event time it read and the lag behind that batch, "
+        "its rows/s over the last 20 batches, and Silver's reject rate.",
+    )
+    commands.add_parser(
         "config",
         parents=common,
         help="print the effective configuration (secrets redacted)",
@@ -242,6 +270,16 @@ def runtime_from_args(args: argparse.Namespace) -> Runtime:
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The typed configuration: file, then environment variables, then flags."""
     overrides = list(args.overrides)
+    source = getattr(args, "source", None)
+    if source is not None:
+        # The whole source section is replaced first, so --set source.* still applies.
+        section = (
+            f'{{kind: kafka, bootstrap_servers: "{LOCAL_KAFKA_BOOTSTRAP}", '
+            f"topics: [{LOCAL_KAFKA_TOPIC}]}}"
+            if source == "kafka"
+            else "{kind: files}"
+        )
+        overrides.insert(0, f"source={section}")
     for flag, key in (("root", "paths.root"), ("catalog", "catalog"), ("schema", "schema")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -296,10 +334,11 @@ def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[Kaf
         source = KafkaSource(
             kind="kafka", bootstrap_servers=args.bootstrap_servers, topics=[args.topic]
         )
-    else:
-        raise PipelineError(
-            "--to kafka needs a Kafka source in the configuration (source.kind: kafka) or "
-            "both --bootstrap-servers and --topic"
+    else:  # not configured for Kafka: the local broker of `make kafka`
+        source = KafkaSource(
+            kind="kafka",
+            bootstrap_servers=args.bootstrap_servers or LOCAL_KAFKA_BOOTSTRAP,
+            topics=[args.topic or LOCAL_KAFKA_TOPIC],
         )
     topic = args.topic or (source.topics[0] if source.topics else None)
     if topic is None:
@@ -323,6 +362,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     config = with_source_secrets(config, environ=os.environ, secret_reader=None)
     lines, total = _lines_to_send(args)
+    if args.rate is not None:
+        if args.rate <= 0:
+            raise PipelineError("--rate must be a positive number of records per second")
+        lines = paced(lines, args.rate)
     with _progress() as progress:
         task = progress.add_task(f"sending to {args.to}", total=total)
 
@@ -376,7 +419,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         table = Table(*columns)
         for row in rows:
             table.add_row(*("null" if value is None else str(value) for value in row))
-        Console().print(table)
+        results_console().print(table)
     return 0
 
 
@@ -423,17 +466,124 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{layer}: done in {seconds:.1f} s"
             ),
         )
-    table = Table("table", "rows", title="ad_marketing_pipeline demo")
-    for name, rows in summary.rows_per_table.items():
-        table.add_row(name, f"{rows:,}")
-    Console().print(table)
+    print_demo_summary(summary, results_console())
+    return 0
+
+
+def results_console() -> Console:
+    """Where results go (stdout): a terminal's width, or 140 columns when redirected, so that
+    wide tables stay readable in a log."""
+    out = Console()
+    return out if out.is_terminal else Console(width=140)
+
+
+def _money(value: object) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _rows_table(title: str, rows: list[dict[str, Any]], formats: dict[str, str]) -> Table:
+    """A rich table of small result rows; `formats` maps a column to 'money' or 'count'."""
+    columns = list(rows[0]) if rows else []
+    table = Table(*columns, title=title)
+    for row in rows:
+        cells = []
+        for column in columns:
+            value = row[column]
+            kind = formats.get(column)
+            if kind == "money":
+                cells.append(_money(value))
+            elif kind == "count" and value is not None:
+                cells.append(f"{value:,}")
+            else:
+                cells.append("-" if value is None else str(value))
+        table.add_row(*cells)
+    return table
+
+
+def print_demo_summary(summary: DemoSummary, out: Console) -> None:
     if summary.generated:
         generated = summary.generated
-        Console().print(
+        out.print(
             f"generated {generated.total_lines:,} lines: {generated.valid_lines:,} valid events, "
             f"{generated.duplicates:,} duplicates, {sum(generated.malformed.values()):,} malformed"
         )
+    layers = Table("table", "rows", title="events per layer")
+    for name, rows in summary.events_per_layer.items():
+        layers.add_row(name, f"{rows:,}")
+    out.print(layers)
+    out.print(
+        _rows_table("quarantined by reason", summary.quarantined_by_reason, {"records": "count"})
+    )
+    if summary.not_serving:
+        money = {"budget_value": "money", "spend_to_date": "money"}
+        out.print(_rows_table("advertisers not serving now", summary.not_serving, money))
+    else:
+        out.print("every advertiser may serve now")
+    spenders = {"spend_to_date": "money", "budget_value": "money", "total_net_spend": "money"}
+    out.print(_rows_table("top spenders this budget period", summary.top_spenders, spenders))
+    out.print(
+        _rows_table("credited conversions by channel under each model", summary.channel_credit, {})
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    runtime = runtime_from_args(args)
+    ensure_tables(runtime, [OPS_STREAMING_PROGRESS, OPS_DATA_QUALITY])
+    spark, config = runtime.spark, runtime.config
+    status = layer_status(
+        spark.table(config.table("ops_streaming_progress")),
+        spark.table(config.table("ops_data_quality")),
+    )
+    rows = sorted(
+        (row.asDict() for row in status.collect()),
+        key=lambda row: (_pipeline_position(row["query_name"]), row["query_name"]),
+    )
+    if not rows:
+        console.print("no streaming batch recorded yet: run `ad-pipeline run` first")
+        return 0
+    table = Table(
+        "query",
+        "last batch at (UTC)",
+        "rows",
+        "newest event (UTC)",
+        "lag",
+        "rows/s",
+        "reject rate",
+        title="pipeline status",
+    )
+    for row in rows:
+        table.add_row(
+            row["query_name"],
+            _when(row["last_batch_at"]),
+            "-" if row["last_batch_rows"] is None else f"{row['last_batch_rows']:,}",
+            _when(row["newest_event_time"]),
+            "-" if row["lag_seconds"] is None else describe_seconds(row["lag_seconds"]),
+            "-" if row["rows_per_second"] is None else f"{row['rows_per_second']:,.1f}",
+            "-" if row["reject_rate"] is None else f"{row['reject_rate']:.2%}",
+        )
+    results_console().print(table)
     return 0
+
+
+def _pipeline_position(query_name: str) -> int:
+    """bronze_<source>, silver, gold, attribution: their order in the pipeline."""
+    layer = query_name.split("_", 1)[0]
+    return list(LAYERS).index(layer) if layer in LAYERS else len(LAYERS)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def describe_seconds(seconds: float) -> str:
+    """A lag a person reads at a glance: 4.2 s, 12 min, 3.5 h, 41 days."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -452,6 +602,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sql": cmd_sql,
     "provision": cmd_provision,
     "demo": cmd_demo,
+    "status": cmd_status,
     "config": cmd_config,
     "kafka-broker": cmd_kafka_broker,
 }

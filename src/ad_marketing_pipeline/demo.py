@@ -1,12 +1,18 @@
 """The demo: generated landing files through every layer into local Delta tables, and a
-summary a person can read at a glance."""
+summary a person can read at a glance (the CLI prints it; `report.py` draws the charts)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.attribution.models import MODELS
+from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.entrypoints import LAYERS, Runtime, run_layers
 from ad_marketing_pipeline.generator import (
     GenerationSummary,
@@ -15,18 +21,110 @@ from ad_marketing_pipeline.generator import (
 )
 from ad_marketing_pipeline.io import StreamTrigger
 
+TOP_SPENDERS = 10
+
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """What the demo shows at the end."""
+    """What the demo shows at the end; every list holds plain rows (dicts) of a few lines."""
 
     generated: GenerationSummary | None
     layer_seconds: dict[str, float]
-    rows_per_table: dict[str, int]
+    events_per_layer: dict[str, int]
+    quarantined_by_reason: list[dict[str, Any]]
+    not_serving: list[dict[str, Any]]
+    top_spenders: list[dict[str, Any]]
+    channel_credit: list[dict[str, Any]]
 
 
 def landing_has_events(landing: Path) -> bool:
     return any(landing.glob("events-*.jsonl"))
+
+
+def quarantined_by_reason(quarantine: DataFrame) -> DataFrame:
+    """Quarantined records per reason code (a record with several reasons counts under each),
+    most frequent first."""
+    return (
+        quarantine.select(F.explode("reason_codes").alias("reason"))
+        .groupBy("reason")
+        .agg(F.count(F.lit(1)).alias("records"))
+        .orderBy(F.col("records").desc(), "reason")
+    )
+
+
+def not_serving(serving_status: DataFrame) -> DataFrame:
+    """Advertisers whose `latest_can_serve` is false now, with their spend against budget."""
+    return (
+        serving_status.filter(~F.col("latest_can_serve"))
+        .select("advertiser", "budget_value", "spend_to_date", "latest_hour")
+        .orderBy("advertiser")
+    )
+
+
+def top_spenders(serving_status: DataFrame, totals: DataFrame, limit: int) -> DataFrame:
+    """The advertisers that spent the most in the current budget period, against their budget:
+    spend to date, budget, the share of it used, whether they serve, and their total net spend
+    over the whole history."""
+    return (
+        serving_status.join(totals.select("advertiser", "total_net_spend"), "advertiser", "left")
+        .select(
+            "advertiser",
+            "spend_to_date",
+            "budget_value",
+            F.round(F.try_divide(F.col("spend_to_date"), F.col("budget_value")) * 100, 1).alias(
+                "budget_used_percent"
+            ),
+            F.col("latest_can_serve").alias("can_serve"),
+            "total_net_spend",
+        )
+        .orderBy(F.col("spend_to_date").desc_nulls_last(), "advertiser")
+        .limit(limit)
+    )
+
+
+def channel_credit_by_model(comparison: DataFrame) -> DataFrame:
+    """Channel x model: credited (non-cancelled) conversions, one column per model."""
+    return (
+        comparison.groupBy("channel")
+        .pivot("model", list(MODELS))
+        .agg(F.round(F.sum("conversions"), 1))
+        .orderBy("channel")
+    )
+
+
+def _rows(frame: DataFrame) -> list[dict[str, Any]]:
+    return [row.asDict() for row in frame.collect()]
+
+
+def events_per_layer(spark: SparkSession, config: PipelineConfig) -> dict[str, int]:
+    """Records in each table of the path an event takes, and duplicates Silver dropped (every
+    Bronze record is in Silver, in quarantine, or counted as a duplicate)."""
+    counts = {
+        name: spark.table(config.table(name)).count()
+        for name in ("bronze_events", "silver_events", "silver_quarantine")
+    }
+    duplicates = spark.table(config.table("ops_data_quality")).agg(F.sum("duplicate_rows"))
+    counts["duplicates"] = int(duplicates.first()[0] or 0)  # type: ignore[index]
+    for name in ("gold_advertiser_spend", "gold_fact_conversions", "gold_attribution"):
+        counts[name] = spark.table(config.table(name)).count()
+    return counts
+
+
+def summarize(spark: SparkSession, config: PipelineConfig) -> dict[str, Any]:
+    """The figures of the summary, read from the pipeline's tables."""
+    serving_status = spark.table(config.table("gold_latest_serving_status"))
+    totals = spark.table(config.table("gold_aggregated_advertiser_spend"))
+    return {
+        "events_per_layer": events_per_layer(spark, config),
+        "quarantined_by_reason": _rows(
+            quarantined_by_reason(spark.table(config.table("silver_quarantine")))
+        ),
+        "not_serving": _rows(not_serving(serving_status)),
+        "top_spenders": _rows(top_spenders(serving_status, totals, TOP_SPENDERS)),
+        "channel_credit": _rows(
+            channel_credit_by_model(spark.table(config.table("gold_attribution_comparison")))
+        ),
+    }
 
 
 def run_demo(
@@ -37,7 +135,7 @@ def run_demo(
     on_layer_done: Callable[[str, float], None] | None = None,
 ) -> DemoSummary:
     """Generate landing files (unless the landing folder already has some), run every layer
-    once, and count what each table holds."""
+    once, and summarize what the tables hold."""
     landing = Path(runtime.config.landing_path)
     generated = None
     if not landing_has_events(landing):
@@ -50,9 +148,8 @@ def run_demo(
             on_layer_done(layer, seconds)
 
     run_layers(runtime, list(LAYERS), StreamTrigger(), on_layer_done=layer_done)
-    config = runtime.config
-    rows = {
-        getattr(config.tables, key): runtime.spark.table(config.table(key)).count()
-        for key in ("bronze_events", "silver_events", "silver_quarantine")
-    }
-    return DemoSummary(generated=generated, layer_seconds=layer_seconds, rows_per_table=rows)
+    return DemoSummary(
+        generated=generated,
+        layer_seconds=layer_seconds,
+        **summarize(runtime.spark, runtime.config),
+    )

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from ad_marketing_pipeline import contract
-from ad_marketing_pipeline.cli import build_parser, main
+from ad_marketing_pipeline.cli import build_parser, config_from_args, main
+from ad_marketing_pipeline.config import LOCAL_KAFKA_BOOTSTRAP, KafkaSource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("generate", "run", "sql", "demo", "provision", "config", "kafka-broker")
+SUBCOMMANDS = ("generate", "run", "sql", "demo", "provision", "status", "config", "kafka-broker")
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +136,19 @@ def test_run_rejects_an_unknown_layer(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--layers", "bronze,platinum"])
     assert "layers must be among bronze, silver, gold, attribution" in capsys.readouterr().err
+
+
+def test_run_source_kafka_reads_the_local_broker_and_set_still_applies() -> None:
+    args = build_parser().parse_args(
+        ["run", "--source", "kafka", "--set", "source.topics=[clicks]"]
+    )
+    source = config_from_args(args).source
+    assert isinstance(source, KafkaSource)
+    assert (source.bootstrap_servers, source.topics) == (LOCAL_KAFKA_BOOTSTRAP, ["clicks"])
+    back = build_parser().parse_args(["run", "--env", "dev", "--source", "files"])
+    assert config_from_args(back).source.kind == "files"
+
+
+def test_generate_rejects_a_rate_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["generate", "--to", "kafka", "--events", "5", "--rate", "0"]) == 2
+    assert "--rate must be a positive number" in capsys.readouterr().err
