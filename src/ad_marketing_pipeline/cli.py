@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--advertisers", type=int, default=50)
     demo.add_argument("--days", type=int, default=30)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--report", type=Path, help="where to write the HTML report (default: ROOT/report.html)"
+    )
     commands.add_parser(
         "status",
         parents=common,
@@ -465,8 +468,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             on_layer_done=lambda layer, seconds: progress.console.print(
                 f"{layer}: done in {seconds:.1f} s"
             ),
+            report=args.report,
         )
     print_demo_summary(summary, results_console())
+    results_console().print(f"report: {summary.report.resolve().as_uri()}")
     return 0
 
 

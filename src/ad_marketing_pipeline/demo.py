@@ -20,6 +20,7 @@ from ad_marketing_pipeline.generator import (
     write_landing_files,
 )
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.report import write_report
 
 TOP_SPENDERS = 10
 
@@ -30,6 +31,7 @@ class DemoSummary:
 
     generated: GenerationSummary | None
     layer_seconds: dict[str, float]
+    report: Path
     events_per_layer: dict[str, int]
     quarantined_by_reason: list[dict[str, Any]]
     not_serving: list[dict[str, Any]]
@@ -133,9 +135,11 @@ def run_demo(
     *,
     on_generated: Callable[[int], None] | None = None,
     on_layer_done: Callable[[str, float], None] | None = None,
+    report: Path | None = None,
 ) -> DemoSummary:
     """Generate landing files (unless the landing folder already has some), run every layer
-    once, and summarize what the tables hold."""
+    once, summarize what the tables hold, and write the HTML report (default: report.html
+    under the configured root)."""
     landing = Path(runtime.config.landing_path)
     generated = None
     if not landing_has_events(landing):
@@ -148,8 +152,11 @@ def run_demo(
             on_layer_done(layer, seconds)
 
     run_layers(runtime, list(LAYERS), StreamTrigger(), on_layer_done=layer_done)
+    report_path = report or Path(runtime.config.paths.root) / "report.html"
+    write_report(runtime.spark, runtime.config, report_path)
     return DemoSummary(
         generated=generated,
         layer_seconds=layer_seconds,
+        report=report_path,
         **summarize(runtime.spark, runtime.config),
     )
