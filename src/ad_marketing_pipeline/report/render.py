@@ -122,13 +122,12 @@ def _chart(figure: go.Figure, div_id: str) -> str:
 
 
 def _layout(figure: go.Figure, *, height: int, **layout: Any) -> go.Figure:
-    figure.update_layout(
-        height=height,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.15},
-        template="plotly_white",
-        **layout,
-    )
+    defaults: dict[str, Any] = {
+        "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+        "legend": {"orientation": "h", "y": -0.15},
+        "template": "plotly_white",
+    }
+    figure.update_layout(height=height, **{**defaults, **layout})
     return figure
 
 
@@ -210,10 +209,7 @@ def spend_figure(
         {
             "label": _label(advertiser),
             "method": "update",
-            "args": [
-                {"visible": [i // traces_each == index for i in range(len(figure.data))]},
-                {"title.text": _label(advertiser)},
-            ],
+            "args": [{"visible": [i // traces_each == index for i in range(len(figure.data))]}],
         }
         for index, advertiser in enumerate(advertisers)
     ]
@@ -222,10 +218,11 @@ def spend_figure(
     figure.update_yaxes(title_text="ratio", row=2, col=1)
     return _layout(
         figure,
-        height=620,
-        title={"text": _label(advertisers[0]) if advertisers else ""},
+        height=640,
+        margin={"l": 60, "r": 20, "t": 110, "b": 50},
+        # The dropdown shows the advertiser on display, top left (the modebar is top right).
         updatemenus=[
-            {"buttons": buttons, "x": 1.0, "xanchor": "right", "y": 1.12, "yanchor": "bottom"}
+            {"buttons": buttons, "x": 0.0, "xanchor": "left", "y": 1.1, "yanchor": "bottom"}
         ],
     )
 
@@ -487,7 +484,9 @@ def streaming_figure(batches: Sequence[StreamingBatch]) -> go.Figure:
                 row=row,
                 col=1,
             )
-    figure.update_yaxes(title_text="lag (s)", row=1, col=1)
+    # Layers reading Bronze lag by seconds; Gold's lag is the age of the newest event time,
+    # days for replayed history: a log axis shows both.
+    figure.update_yaxes(title_text="lag (s, log)", type="log", row=1, col=1)
     figure.update_yaxes(title_text="rows/s", row=2, col=1)
     return _layout(figure, height=560)
 
