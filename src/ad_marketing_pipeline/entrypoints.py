@@ -7,8 +7,11 @@ with the `once` trigger runs the chosen layers one after the other, each to comp
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -281,19 +284,57 @@ def run_layers(
                 if on_layer_done:
                     on_layer_done(layer, time.monotonic() - started)
             return
-        queries = {layer: LAYERS[layer](runtime, trigger) for layer in chosen}
-        try:
-            watch_queries(
-                queries,
-                on_progress=on_progress,
-                poll_seconds=poll_seconds,
-                on_poll=progress_log.flush,
-            )
-        finally:
-            for query in queries.values():
-                if query.isActive:
-                    query.stop()
-            progress_log.flush(list(queries.values()))
+        stop = threading.Event()
+        queries: dict[str, StreamingQuery] = {}
+        with stop_on_signals(stop):
+            try:
+                for layer in chosen:
+                    if not stop.is_set():
+                        queries[layer] = LAYERS[layer](runtime, trigger)
+                watch_queries(
+                    queries,
+                    on_progress=on_progress,
+                    poll_seconds=poll_seconds,
+                    on_poll=progress_log.flush,
+                    stop=stop,
+                )
+            finally:
+                for query in queries.values():
+                    stop_between_batches(query)
+                progress_log.flush(list(queries.values()))
+        if stop.is_set():
+            raise KeyboardInterrupt  # stopped by Ctrl-C or SIGTERM, cleanly
+
+
+def stop_between_batches(query: StreamingQuery, wait_seconds: float = 120.0) -> None:
+    """Stop `query` once its current micro-batch (if any) has finished, so that no batch is cut
+    in half (an interrupted batch is redone after a restart, but its cancelled jobs fill the
+    log); after `wait_seconds` it is stopped regardless."""
+    deadline = time.monotonic() + wait_seconds
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if query.isActive:
+        query.stop()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """While a continuous run lasts, Ctrl-C (SIGINT) and SIGTERM only set `stop`: the run then
+    stops its queries between two polls. (Raising at once, as PySpark's own SIGINT handler
+    does, can cut a call to the JVM in half and leave the queries unstoppable.) Outside the
+    main thread, signals cannot be handled and nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.getsignal(number) for number in handled}
+    for number in handled:
+        signal.signal(number, lambda _number, _frame: stop.set())
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def watch_queries(
@@ -302,10 +343,12 @@ def watch_queries(
     on_progress: ProgressReporter | None,
     poll_seconds: float,
     on_poll: Callable[[], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Report each query's new batches until one fails (raised) or all stop."""
+    """Report each query's new batches until one fails (raised), all stop, or `stop` is set."""
     last_batch: dict[str, int] = {}
-    while any(query.isActive for query in queries.values()):
+    stop = stop or threading.Event()
+    while not stop.is_set() and any(query.isActive for query in queries.values()):
         for layer, query in queries.items():
             error = query.exception()
             if error is not None:
@@ -316,7 +359,7 @@ def watch_queries(
                 on_progress(layer, progress)
         if on_poll:
             on_poll()
-        time.sleep(poll_seconds)
+        stop.wait(poll_seconds)
 
 
 def progress_summary(progress: Mapping[str, Any]) -> dict[str, Any]:
