@@ -34,5 +34,11 @@ def test_poetry_builds_the_wheel(tmp_path: Path) -> None:
         requirements = archive.read(metadata).decode()
     assert "ad_marketing_pipeline/resources/log4j2.properties" in names
     assert "ad_marketing_pipeline/sources/eventhubs.py" in names
-    for dependency in ("pyspark", "delta-spark", "pydantic", "confluent-kafka", "azure-eventhub"):
+    for dependency in ("pydantic", "confluent-kafka", "azure-eventhub", "plotly"):
         assert f"Requires-Dist: {dependency}" in requirements
+    # Spark and Delta only through the `local` extra: Databricks Runtime brings its own.
+    for dependency in ("pyspark", "delta-spark"):
+        [line] = [
+            x for x in requirements.splitlines() if x.startswith(f"Requires-Dist: {dependency}")
+        ]
+        assert line.endswith('extra == "local"'), line
