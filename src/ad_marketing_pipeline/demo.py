@@ -21,6 +21,7 @@ from ad_marketing_pipeline.generator import (
 )
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.report import write_report
+from ad_marketing_pipeline.report.data import reason_counts
 
 TOP_SPENDERS = 10
 
@@ -41,17 +42,6 @@ class DemoSummary:
 
 def landing_has_events(landing: Path) -> bool:
     return any(landing.glob("events-*.jsonl"))
-
-
-def quarantined_by_reason(quarantine: DataFrame) -> DataFrame:
-    """Quarantined records per reason code (a record with several reasons counts under each),
-    most frequent first."""
-    return (
-        quarantine.select(F.explode("reason_codes").alias("reason"))
-        .groupBy("reason")
-        .agg(F.count(F.lit(1)).alias("records"))
-        .orderBy(F.col("records").desc(), "reason")
-    )
 
 
 def not_serving(serving_status: DataFrame) -> DataFrame:
@@ -119,7 +109,7 @@ def summarize(spark: SparkSession, config: PipelineConfig) -> dict[str, Any]:
     return {
         "events_per_layer": events_per_layer(spark, config),
         "quarantined_by_reason": _rows(
-            quarantined_by_reason(spark.table(config.table("silver_quarantine")))
+            reason_counts(spark.table(config.table("silver_quarantine")))
         ),
         "not_serving": _rows(not_serving(serving_status)),
         "top_spenders": _rows(top_spenders(serving_status, totals, TOP_SPENDERS)),

@@ -1,5 +1,5 @@
-"""The demo summary's transforms on hand-made rows: quarantine by reason, advertisers not
-serving, top spenders against budget, channel credit per model."""
+"""The demo summary's transforms on hand-made rows: advertisers not serving, top spenders
+against budget, channel credit per model (quarantine by reason is the report's reason_counts)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from ad_marketing_pipeline.attribution.models import MODELS
 from ad_marketing_pipeline.demo import (
     channel_credit_by_model,
     not_serving,
-    quarantined_by_reason,
     top_spenders,
 )
-from helpers import assert_frames_equal
 
 SERVING_SCHEMA = (
     "advertiser string, latest_can_serve boolean, budget_value decimal(18,6), "
@@ -31,18 +29,6 @@ def serving_status(spark: SparkSession):  # type: ignore[no-untyped-def]
         ],
         SERVING_SCHEMA,
     )
-
-
-def test_quarantine_counts_each_reason_of_a_record(spark: SparkSession) -> None:
-    quarantine = spark.createDataFrame(
-        [(["malformed_json"],), (["wrong_type", "negative_value"],), (["wrong_type"],)],
-        "reason_codes array<string>",
-    )
-    expected = spark.createDataFrame(
-        [("wrong_type", 2), ("malformed_json", 1), ("negative_value", 1)],
-        "reason string, records bigint",
-    )
-    assert_frames_equal(quarantined_by_reason(quarantine), expected, ordered=True)
 
 
 def test_not_serving_lists_the_blocked_advertisers(spark: SparkSession) -> None:
