@@ -1,14 +1,26 @@
-"""Benchmark: pipeline throughput against the ceiling, on this machine, in one run.
+"""Benchmark: the pipeline against the Kafka -> Delta ceiling on this machine, in one run.
 
-The ceiling is a plain Kafka -> Delta append of the same records with no transformation; each
-layer's events/s is shown next to it and as a ratio of it. Every figure comes from one run on the
-same generated records. Results go to benchmarks/results/latest.json and latest.md.
+Every figure comes from one run of this script, on records generated for it:
 
-    .venv/bin/python benchmarks/bench.py [--events 1000000] [--repeats 3]
+- throughput: the same records sent once to a local Kafka broker, then, per round, a plain
+  Kafka -> Delta append with no transformation (the ceiling), Bronze, Bronze -> Silver and
+  Silver -> Gold into fresh tables; the whole chain is the three layers one after the other
+  (what `ad-pipeline run --layers bronze,silver,gold` does). A first, smaller round warms the
+  JVM up and is not counted; the best measured round counts (on a small shared machine the
+  spread between runs is large, and the best run is the one least disturbed);
+- freshness: the chain running continuously against the broker under a steady stream, and
+  probe clicks sent every few seconds; each probe's freshness is the time from its send to
+  the moment `gold_latest_serving_status` shows its spend (p50, p95);
+- the cost of one incremental Gold run (one new hour of the same records) on top of 1 and of
+  30 days of history (the records before it);
+- attribution over the same records (2N conversions) and over half as many generated with the
+  same settings (N);
+- the latency of the ad server's warehouse query (serving status of one advertiser), p50;
+- the driver's peak memory (JVM resident set high-water mark, and the Python process's).
 
-Each stage runs once to warm the JVM up (not counted), then the stages alternate `repeats`
-times and the best run of each counts: on a small shared machine the spread between runs is
-large, and the best run is the one least disturbed.
+Results go to benchmarks/results/latest.json and latest.md (the README's table).
+
+    .venv/bin/python benchmarks/bench.py [--events 100000] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -17,118 +29,285 @@ import argparse
 import json
 import os
 import platform
+import resource
+import statistics
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from confluent_kafka import Producer
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.entrypoints import (
+    LAYERS,
+    prepare_runtime,
+    run_layers,
+    stop_between_batches,
+)
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.producer import send_to_kafka
-from ad_marketing_pipeline.spark import build_local_session, register_warehouse_tables
+from ad_marketing_pipeline.spark import build_local_session
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
-TOPIC = "bench-events"
-# The layers measured, in pipeline order; each reads what the previous one wrote.
-LAYERS = ("bronze", "silver")
-STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver"}
+CHAIN = ("bronze", "silver", "gold")
+STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver", "gold": "silver_to_gold"}
 STAGE_GOALS = {"bronze": ">= 0.8 x ceiling"}
+PROBE_ADVERTISER = "advertiser-probe"
+PROBE_AMOUNT = Decimal("0.01")
 
 
-def timed(action: Callable[..., object], *args: object) -> float:
+def seconds_of(action: Callable[[], object]) -> float:
     started = time.perf_counter()
-    action(*args)
+    action()
     return time.perf_counter() - started
 
 
-def kafka_ceiling(spark: SparkSession, bootstrap: str, work: Path, run: int) -> None:
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (share in 0..1) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))]
+
+
+def kafka_config(
+    bootstrap: str, topic: str, root: Path, name: str, **trigger: str
+) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "env": "bench",
+            "schema": name,
+            "paths": {"root": str(root / name)},
+            "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topics": [topic]},
+            **({"trigger": trigger} if trigger else {}),
+        }
+    )
+
+
+def files_config(root: Path, name: str) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {"env": "bench", "schema": name, "paths": {"root": str(root / name)}}
+    )
+
+
+def run_once(spark: SparkSession, config: PipelineConfig, layers: list[str]) -> float:
+    return seconds_of(
+        lambda: run_layers(prepare_runtime(spark, config, environ={}), layers, StreamTrigger())
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Throughput: the ceiling and each layer, on the same records
+# ---------------------------------------------------------------------------------------------
+
+
+def kafka_ceiling(spark: SparkSession, bootstrap: str, topic: str, folder: Path) -> None:
     """Kafka -> Delta with no transformation at all: the fastest this machine can land them."""
     source = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", bootstrap)
-        .option("subscribe", TOPIC)
+        .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()
     )
     query = (
         source.writeStream.format("delta")
-        .option("checkpointLocation", str(work / f"ceiling-{run}" / "_checkpoint"))
+        .option("checkpointLocation", str(folder / "_checkpoint"))
         .trigger(availableNow=True)
-        .start(str(work / f"ceiling-{run}" / "table"))
+        .start(str(folder / "table"))
     )
     query.awaitTermination()
 
 
-def bench_config(bootstrap: str, work: Path, run: int) -> PipelineConfig:
-    return PipelineConfig.model_validate(
+def throughput_round(
+    spark: SparkSession, bootstrap: str, topic: str, work: Path, name: str
+) -> dict[str, float]:
+    """Seconds of the ceiling and of each chain layer, into fresh tables."""
+    seconds = {"ceiling": seconds_of(lambda: kafka_ceiling(spark, bootstrap, topic, work / name))}
+    config = kafka_config(bootstrap, topic, work, f"{name}_chain")
+    for layer in CHAIN:
+        seconds[layer] = run_once(spark, config, [layer])
+    return seconds
+
+
+def send_lines(broker: LocalKafkaBroker, topic: str, lines: list[str]) -> float:
+    broker.create_topic(topic, partitions=3)
+    producer_config = {"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 20}
+    return seconds_of(lambda: send_to_kafka(lines, producer_config=producer_config, topic=topic))
+
+
+def generated_settings(events: int) -> GeneratorSettings:
+    """The benchmark's records: 50 advertisers over 31 days (30 days of history before the
+    last day), the default shares of malformed and duplicate lines."""
+    return GeneratorSettings(events=events, advertisers=50, days=31, seed=11)
+
+
+def throughput(
+    spark: SparkSession, broker: LocalKafkaBroker, lines: list[str], repeats: int, work: Path
+) -> tuple[dict[str, Any], PipelineConfig]:
+    events = len(lines)
+    warm_up = [line.text for line in generate_lines(GeneratorSettings(events=5_000, seed=5))]
+    send_seconds = send_lines(broker, "bench-events", lines)
+    send_lines(broker, "bench-warm-up", warm_up)
+    bootstrap = broker.bootstrap_servers
+    throughput_round(spark, bootstrap, "bench-warm-up", work, "warm_up")
+    rounds = [
+        throughput_round(spark, bootstrap, "bench-events", work, f"round_{number}")
+        for number in range(repeats)
+    ]
+    best = {stage: min(r[stage] for r in rounds) for stage in rounds[0]}
+    best["chain"] = min(sum(r[layer] for layer in CHAIN) for r in rounds)
+    ceiling = events / best["ceiling"]
+
+    def figures(stage: str) -> dict[str, Any]:
+        rate = events / best[stage]
+        return {
+            "events_per_second": round(rate),
+            "ratio": round(rate / ceiling, 3),
+            "seconds": round(best[stage], 2),
+            **({"goal": STAGE_GOALS[stage]} if stage in STAGE_GOALS else {}),
+        }
+
+    stages = {
+        "kafka_to_delta_ceiling": figures("ceiling"),
+        **{STAGE_NAMES[layer]: figures(layer) for layer in CHAIN},
+        "whole_chain": figures("chain"),
+    }
+    result = {
+        "events": events,
+        "repeats": repeats,
+        "producer_events_per_second": round(events / send_seconds),
+        "stages": stages,
+        "seconds_per_round": [{k: round(v, 2) for k, v in r.items()} for r in rounds],
+    }
+    return result, kafka_config(bootstrap, "bench-events", work, f"round_{repeats - 1}_chain")
+
+
+# ---------------------------------------------------------------------------------------------
+# Freshness in continuous mode
+# ---------------------------------------------------------------------------------------------
+
+
+def probe_click(at: datetime) -> str:
+    click_id = f"probe-{uuid.uuid4().hex}"
+    return json.dumps(
         {
-            "env": "bench",
-            "schema": f"bench_{run + 1}",
-            "paths": {"root": str(work / f"bronze-{run}")},
-            "source": {"kind": "kafka", "bootstrap_servers": bootstrap, "topics": [TOPIC]},
+            "event_id": click_id,
+            "event_type": "ad_click",
+            "timestamp": at.isoformat().replace("+00:00", "Z"),
+            "advertiser": PROBE_ADVERTISER,
+            "ad_id": "ad-probe",
+            "click_id": click_id,
+            "amount": str(PROBE_AMOUNT),
+            "currency": "USD",
         }
     )
 
 
-def layer_run(spark: SparkSession, config: PipelineConfig, layer: str) -> None:
-    run_layers(prepare_runtime(spark, config, environ={}), [layer], StreamTrigger())
+@dataclass
+class SteadyStream:
+    """Sends `rate` background events per second and, every `probe_every` seconds, one probe
+    click (flushed at once; its send time is recorded in `sent_at`) until `probes` were sent
+    or `stop` is set."""
+
+    bootstrap: str
+    topic: str
+    background: Iterator[str]
+    rate: float
+    probe_every: float
+    probes: int
+    sent_at: list[float] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5})
+        probe_time = datetime.now(UTC).replace(microsecond=0)  # one hour, one budget day
+        next_probe = time.monotonic() + self.probe_every
+        tick = 0.1
+        while len(self.sent_at) < self.probes and not self.stop.is_set():
+            for _ in range(max(1, round(self.rate * tick))):
+                producer.produce(self.topic, value=next(self.background).encode())
+            producer.poll(0)
+            if time.monotonic() >= next_probe:
+                sent = time.monotonic()
+                producer.produce(self.topic, value=probe_click(probe_time).encode())
+                producer.flush(10)
+                self.sent_at.append(sent)
+                next_probe += self.probe_every
+            time.sleep(tick)
+        producer.flush(10)
 
 
-def measure(events: int, repeats: int, work: Path) -> dict[str, object]:
-    lines = [line.text for line in generate_lines(GeneratorSettings(events=events, seed=11))]
-    broker = LocalKafkaBroker(REPO_ROOT / ".jars" / "kafka", work / "kafka")
-    broker.start()
+def freshness(
+    spark: SparkSession,
+    broker: LocalKafkaBroker,
+    work: Path,
+    *,
+    rate: float,
+    probes: int,
+    probe_every: float,
+) -> dict[str, Any]:
+    """Freshness of `gold_latest_serving_status` while bronze, silver and gold run
+    continuously (processing-time trigger of 1 second) in this session."""
+    topic = "bench-freshness"
+    broker.create_topic(topic, partitions=3)
+    config = kafka_config(
+        broker.bootstrap_servers, topic, work, "freshness", processing_time="1 second"
+    )
+    runtime = prepare_runtime(spark, config, environ={})
+    enough = round(rate * (probes * probe_every + 300))  # more than the run can send
+    background = (line.text for line in generate_lines(GeneratorSettings(events=enough, seed=3)))
+    serving = config.table("gold_latest_serving_status")
+    trigger = StreamTrigger(processing_time="1 second")
+    queries = [LAYERS[layer](runtime, trigger) for layer in CHAIN]
+    seen: list[tuple[float, Decimal]] = []
+    stream = SteadyStream(broker.bootstrap_servers, topic, background, rate, probe_every, probes)
+    sender = threading.Thread(target=stream.run)
     try:
-        broker.create_topic(TOPIC, partitions=3)
-        producer_config = {"bootstrap.servers": broker.bootstrap_servers, "linger.ms": 20}
-        started = time.perf_counter()
-        send_to_kafka(lines, producer_config=producer_config, topic=TOPIC)
-        send_seconds = time.perf_counter() - started
-        settings = SparkSettings(driver_memory="4g")
-        spark = build_local_session(settings, str(work / "warehouse"), cwd=REPO_ROOT)
-        register_warehouse_tables(spark, str(work / "warehouse"), "bench")
-        runs: dict[str, list[float]] = {"ceiling": [], **{layer: [] for layer in LAYERS}}
-        bootstrap = broker.bootstrap_servers
-        # The first round warms the JVM up and is not counted; the stages then alternate so that
-        # warm-up and page cache favour none of them.
-        for run in range(-1, repeats):
-            seconds = {"ceiling": timed(kafka_ceiling, spark, bootstrap, work, run)}
-            config = bench_config(bootstrap, work, run)
-            for layer in LAYERS:
-                seconds[layer] = timed(layer_run, spark, config, layer)
-            if run >= 0:
-                for stage, taken in seconds.items():
-                    runs[stage].append(taken)
-        spark.stop()
+        sender.start()
+        deadline = time.monotonic() + probes * probe_every + 180
+        while time.monotonic() < deadline:
+            row = (
+                spark.table(serving)
+                .filter(F.col("advertiser") == PROBE_ADVERTISER)
+                .select("spend_to_date")
+                .first()
+            )
+            spend = Decimal(0) if row is None or row[0] is None else Decimal(row[0])
+            seen.append((time.monotonic(), spend))
+            if len(stream.sent_at) == probes and spend >= probes * PROBE_AMOUNT:
+                break
+            time.sleep(0.2)
     finally:
-        broker.stop()
-    ceiling = events / min(runs["ceiling"])
-    per_layer = {layer: events / min(runs[layer]) for layer in LAYERS}
+        stream.stop.set()
+        sender.join()
+        for query in queries:
+            stop_between_batches(query)
+    lags = []
+    for index, sent in enumerate(stream.sent_at):
+        expected = (index + 1) * PROBE_AMOUNT
+        shown = next((at for at, spend in seen if spend >= expected), None)
+        if shown is not None:
+            lags.append(shown - sent)
+    if not lags:
+        return {"probes": probes, "error": "no probe reached gold_latest_serving_status"}
     return {
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "events": events,
-        "repeats": repeats,
-        "producer_events_per_second": round(events / send_seconds),
-        "stages": {
-            "kafka_to_delta_ceiling": {"events_per_second": round(ceiling), "ratio": 1.0},
-            **{
-                STAGE_NAMES[layer]: {
-                    "events_per_second": round(rate),
-                    "ratio": round(rate / ceiling, 3),
-                    **({"goal": STAGE_GOALS[layer]} if layer in STAGE_GOALS else {}),
-                }
-                for layer, rate in per_layer.items()
-            },
-        },
-        "seconds": runs,
+        "probes": len(stream.sent_at),
+        "probes_seen": len(lags),
+        "background_events_per_second": rate,
+        "p50_seconds": round(statistics.median(lags), 2),
+        "p95_seconds": round(percentile(lags, 0.95), 2),
+        "goal": "p50 <= 5 s, p95 <= 15 s",
     }
 
 
@@ -150,46 +329,36 @@ def _event_time(line: str) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _files_config(root: Path, name: str) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {"env": "bench", "schema": name, "paths": {"root": str(root)}}
-    )
-
-
-def _run(spark: SparkSession, config: PipelineConfig, layers: list[str]) -> float:
-    started = time.perf_counter()
-    run_layers(prepare_runtime(spark, config, environ={}), layers, StreamTrigger())
-    return time.perf_counter() - started
-
-
-def gold_incremental_cost(spark: SparkSession, events: int, work: Path) -> dict[str, object]:
+def gold_incremental_cost(spark: SparkSession, lines: list[str], work: Path) -> dict[str, object]:
     """Seconds of the Gold run that processes one new hour of events, on top of the last day
-    and on top of the last 30 days of history (the same records for both)."""
-    settings = GeneratorSettings(events=events, advertisers=50, days=31, seed=13)
-    lines = [line.text for line in generate_lines(settings)]
-    last_hour = max(_event_time(line) for line in lines)[:13]  # 'YYYY-MM-DDTHH'
-    new_hour = [line for line in lines if _event_time(line).startswith(last_hour)]
-    older = [line for line in lines if not _event_time(line).startswith(last_hour)]
-    day_before = (datetime.fromisoformat(last_hour + ":00") - timedelta(days=1)).isoformat()
+    and on top of the last 30 days of history (the same records for both). Two new hours are
+    added one after the other and the cheaper run counts, so that neither history pays for a
+    cold start."""
+    hours = sorted({_event_time(line)[:13] for line in lines} - {""})
+    new_hours = hours[-2:]  # 'YYYY-MM-DDTHH'
+    new = {hour: [line for line in lines if _event_time(line)[:13] == hour] for hour in new_hours}
+    older = [line for line in lines if _event_time(line)[:13] not in new_hours]
+    day_before = (datetime.fromisoformat(new_hours[0] + ":00") - timedelta(days=1)).isoformat()
     histories = {
         "1_day": [line for line in older if _event_time(line) >= day_before],
         "30_days": older,
     }
     seconds: dict[str, float] = {}
-    history_events: dict[str, int] = {}
     for name, history in histories.items():
-        config = _files_config(work / f"gold-{name}", f"gold_{name}")
+        config = files_config(work, f"gold_{name}")
         landing = Path(config.landing_path)
         landing.mkdir(parents=True)
         (landing / "history.jsonl").write_text("\n".join(history) + "\n")
-        _run(spark, config, ["bronze", "silver", "gold"])
-        (landing / "new-hour.jsonl").write_text("\n".join(new_hour) + "\n")
-        _run(spark, config, ["bronze", "silver"])
-        seconds[name] = _run(spark, config, ["gold"])
-        history_events[name] = len(history)
+        run_once(spark, config, ["bronze", "silver", "gold"])
+        runs = []
+        for hour in new_hours:
+            (landing / f"hour-{hour}.jsonl").write_text("\n".join(new[hour]) + "\n")
+            run_once(spark, config, ["bronze", "silver"])
+            runs.append(run_once(spark, config, ["gold"]))
+        seconds[name] = min(runs)
     return {
-        "new_hour_events": len(new_hour),
-        "history_events": history_events,
+        "new_hour_events": min(len(batch) for batch in new.values()),
+        "history_events": {name: len(history) for name, history in histories.items()},
         "seconds": {name: round(value, 2) for name, value in seconds.items()},
         "ratio_30_to_1": round(seconds["30_days"] / seconds["1_day"], 2),
         "goal": "30 days <= 1.5 x 1 day",
@@ -201,16 +370,18 @@ def gold_incremental_cost(spark: SparkSession, events: int, work: Path) -> dict[
 # ---------------------------------------------------------------------------------------------
 
 
-def attribution_scaling(spark: SparkSession, events: int, work: Path) -> dict[str, object]:
-    """Seconds of the attribution run over a generated dataset and over one twice its size."""
+def attribution_scaling(
+    spark: SparkSession, chain: PipelineConfig, events: int, work: Path
+) -> dict[str, object]:
+    """Seconds of the attribution run over the throughput records (2N, already in the chain's
+    Silver) and over half as many generated with the same settings (N)."""
+    half = files_config(work, "attribution_n")
+    write_landing_files(generated_settings(events // 2), Path(half.landing_path))
+    run_once(spark, half, ["bronze", "silver"])
     seconds: dict[str, float] = {}
     conversions: dict[str, int] = {}
-    for name, size in (("N", events), ("2N", 2 * events)):
-        config = _files_config(work / f"attribution-{name}", f"attribution_{name.lower()}")
-        settings = GeneratorSettings(events=size, advertisers=50, days=30, seed=17)
-        write_landing_files(settings, Path(config.landing_path))
-        _run(spark, config, ["bronze", "silver"])
-        seconds[name] = _run(spark, config, ["attribution"])
+    for name, config in (("N", half), ("2N", chain)):
+        seconds[name] = run_once(spark, config, ["attribution"])
         conversions[name] = (
             spark.table(config.table("silver_events")).filter("event_type = 'conversion'").count()
         )
@@ -222,60 +393,156 @@ def attribution_scaling(spark: SparkSession, events: int, work: Path) -> dict[st
     }
 
 
-def markdown(result: dict[str, object]) -> str:
-    stages = result["stages"]
-    assert isinstance(stages, dict)
+# ---------------------------------------------------------------------------------------------
+# The ad server's warehouse query, and memory
+# ---------------------------------------------------------------------------------------------
+
+
+SERVING_STATUS_OF_ONE = (
+    "SELECT advertiser, latest_can_serve, budget_value, spend_to_date, as_of "
+    "FROM {table} WHERE advertiser = :advertiser"
+)
+
+
+def warehouse_query_latency(
+    spark: SparkSession, config: PipelineConfig, repeats: int = 30
+) -> dict[str, object]:
+    """p50 of the ad server's question, may this advertiser serve now, on the chain's Gold."""
+    spend = spark.table(config.table("gold_advertiser_spend"))
+    advertiser = spend.select("advertiser").first()[0]  # type: ignore[index]
+    text = SERVING_STATUS_OF_ONE.format(table=config.table("gold_latest_serving_status"))
+
+    def ask() -> None:
+        spark.sql(text, args={"advertiser": advertiser}).collect()
+
+    ask()  # warm: plan and file cache
+    timings = [seconds_of(ask) for _ in range(repeats)]
+    return {
+        "query": "serving status of one advertiser",
+        "spend_rows": spend.count(),
+        "p50_ms": round(statistics.median(timings) * 1000, 1),
+        "p95_ms": round(percentile(timings, 0.95) * 1000, 1),
+        "goal": "p50 <= 200 ms",
+    }
+
+
+def driver_peak_memory(spark: SparkSession) -> dict[str, object]:
+    """Peak resident memory of the driver: its JVM (VmHWM) and this Python process."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    pid = int(jvm.java.lang.ProcessHandle.current().pid())
+    status = Path(f"/proc/{pid}/status").read_text()
+    high_water_kb = next(
+        int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+    )
+    return {
+        "jvm_peak_rss_mb": round(high_water_kb / 1024),
+        "jvm_max_heap_mb": round(int(jvm.java.lang.Runtime.getRuntime().maxMemory()) / 2**20),
+        "python_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+
+
+def markdown(result: dict[str, Any]) -> str:
+    run = result["throughput"]
     rows = [
-        "| stage | events/s | ratio to ceiling |",
-        "|---|---:|---:|",
+        "| stage | events/s | ratio to ceiling | seconds |",
+        "|---|---:|---:|---:|",
         *(
-            f"| {name} | {figures['events_per_second']:,} | {figures['ratio']:.2f} |"
-            for name, figures in stages.items()
+            f"| {name} | {figures['events_per_second']:,} | {figures['ratio']:.2f} "
+            f"| {figures['seconds']} |"
+            for name, figures in run["stages"].items()
         ),
     ]
-    header = (
-        f"{result['events']:,} generated events, best of {result['repeats']} runs after a warm-up, "
-        f"{result['machine']}, {result['measured_at']}"
+    sections = [
+        f"{run['events']:,} generated events, best of {run['repeats']} rounds after a warm-up, "
+        f"{result['machine']}, {result['measured_at']}; the whole run took "
+        f"{result['total_minutes']} min.",
+        "\n".join(rows),
+    ]
+    fresh = result["freshness"]
+    if "error" in fresh:
+        sections.append(f"Freshness: {fresh['error']}.")
+    else:
+        sections.append(
+            f"Freshness of gold_latest_serving_status in continuous mode ({fresh['probes_seen']} "
+            f"probes under {fresh['background_events_per_second']:g} events/s): "
+            f"p50 {fresh['p50_seconds']} s, p95 {fresh['p95_seconds']} s "
+            "(goal: p50 <= 5 s, p95 <= 15 s)."
+        )
+    gold = result["gold_incremental"]
+    sections.append(
+        f"Incremental Gold, one new hour ({gold['new_hour_events']:,} events): "
+        f"{gold['seconds']['1_day']} s on 1 day of history, {gold['seconds']['30_days']} s on "
+        f"30 days: {gold['ratio_30_to_1']} x (goal: at most 1.5 x)."
     )
-    sections = [header, "\n".join(rows)]
-    gold = result.get("gold_incremental")
-    if isinstance(gold, dict):
-        sections.append(
-            f"Incremental Gold, one new hour ({gold['new_hour_events']:,} events): "
-            f"{gold['seconds']['1_day']} s on 1 day of history, {gold['seconds']['30_days']} s on "
-            f"30 days: {gold['ratio_30_to_1']} x (goal: at most 1.5 x)."
-        )
-    attribution = result.get("attribution_scaling")
-    if isinstance(attribution, dict):
-        sections.append(
-            f"Attribution: {attribution['conversions']['N']:,} conversions in "
-            f"{attribution['seconds']['N']} s, {attribution['conversions']['2N']:,} in "
-            f"{attribution['seconds']['2N']} s: {attribution['ratio_2n_to_n']} x "
-            "(goal: at most 2.2 x)."
-        )
+    attribution = result["attribution_scaling"]
+    sections.append(
+        f"Attribution: {attribution['conversions']['N']:,} conversions in "
+        f"{attribution['seconds']['N']} s, {attribution['conversions']['2N']:,} in "
+        f"{attribution['seconds']['2N']} s: {attribution['ratio_2n_to_n']} x "
+        "(goal: at most 2.2 x)."
+    )
+    query = result["warehouse_query"]
+    sections.append(
+        f"Warehouse query `{query['query']}` on {query['spend_rows']:,} advertiser-hours: "
+        f"p50 {query['p50_ms']} ms, p95 {query['p95_ms']} ms (goal: p50 <= 200 ms)."
+    )
+    memory = result["driver_memory"]
+    sections.append(
+        f"Driver peak memory: JVM {memory['jvm_peak_rss_mb']:,} MB resident "
+        f"(heap limit {memory['jvm_max_heap_mb']:,} MB), Python "
+        f"{memory['python_peak_rss_mb']:,} MB."
+    )
     return "\n\n".join(sections) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--scaling-events",
-        type=int,
-        default=60_000,
-        help="events of the incremental-Gold (31 days) and attribution (N) datasets",
-    )
+    parser.add_argument("--events", type=int, default=100_000, help="throughput records")
+    parser.add_argument("--repeats", type=int, default=2, help="measured throughput rounds")
+    parser.add_argument("--freshness-rate", type=float, default=200.0, help="events/s")
+    parser.add_argument("--probes", type=int, default=20, help="freshness probes")
+    parser.add_argument("--probe-every", type=float, default=3.0, help="seconds between probes")
     args = parser.parse_args()
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ad-bench-") as folder:
         work = Path(folder)
-        result = measure(args.events, args.repeats, work)
-        spark = build_local_session(
-            SparkSettings(driver_memory="4g"), str(work / "wh"), cwd=REPO_ROOT
-        )
-        result["gold_incremental"] = gold_incremental_cost(spark, args.scaling_events, work)
-        result["attribution_scaling"] = attribution_scaling(spark, args.scaling_events, work)
-        spark.stop()
+        broker = LocalKafkaBroker(REPO_ROOT / ".jars" / "kafka", work / "kafka")
+        broker.start()
+        try:
+            spark = build_local_session(
+                SparkSettings(driver_memory="4g"), str(work / "warehouse"), cwd=REPO_ROOT
+            )
+            result: dict[str, Any] = {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            }
+            lines = [line.text for line in generate_lines(generated_settings(args.events))]
+            result["throughput"], chain = throughput(spark, broker, lines, args.repeats, work)
+            print("throughput done", flush=True)
+            result["warehouse_query"] = warehouse_query_latency(spark, chain)
+            result["attribution_scaling"] = attribution_scaling(spark, chain, args.events, work)
+            print("attribution done", flush=True)
+            result["gold_incremental"] = gold_incremental_cost(spark, lines, work)
+            print("incremental gold done", flush=True)
+            result["freshness"] = freshness(
+                spark,
+                broker,
+                work,
+                rate=args.freshness_rate,
+                probes=args.probes,
+                probe_every=args.probe_every,
+            )
+            result["driver_memory"] = driver_peak_memory(spark)
+            spark.stop()
+        finally:
+            broker.stop()
+    result["total_minutes"] = round((time.perf_counter() - started) / 60, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
