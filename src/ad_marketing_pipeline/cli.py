@@ -449,6 +449,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_progress=lambda layer, progress: console.print(
             f"{layer}: " + ", ".join(f"{k}={v}" for k, v in progress_summary(progress).items())
         ),
+        on_stopping=lambda: console.print("stopping once the running micro-batches finish"),
         full_refresh=args.full_refresh,
     )
     return 0

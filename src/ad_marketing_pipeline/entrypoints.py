@@ -260,13 +260,16 @@ def run_layers(
     *,
     on_layer_done: Callable[[str, float], None] | None = None,
     on_progress: ProgressReporter | None = None,
+    on_stopping: Callable[[], None] | None = None,
     poll_seconds: float = 5.0,
     full_refresh: bool = False,
 ) -> None:
     """Run `layers` in order. availableNow: one after the other, each to the end. Continuous:
-    all at once until interrupted (Ctrl-C), reporting each new batch's progress. With
+    all at once until Ctrl-C or SIGTERM (then `on_stopping` is called, the queries stop between
+    batches and KeyboardInterrupt is raised), reporting each new batch's progress. With
     `full_refresh`, layers that can be rebuilt (REBUILDERS) are recomputed from the layer before
-    them instead of running their stream; the others run as usual."""
+    them instead of running their stream; the others run as usual. Every batch's progress is
+    recorded in ops_streaming_progress."""
     chosen = choose_layers(layers)
     if full_refresh and trigger.continuous:
         raise PipelineError("--full-refresh runs once; it cannot be combined with continuous")
@@ -299,6 +302,8 @@ def run_layers(
                     stop=stop,
                 )
             finally:
+                if stop.is_set() and on_stopping:
+                    on_stopping()
                 for query in queries.values():
                     stop_between_batches(query)
                 progress_log.flush(list(queries.values()))

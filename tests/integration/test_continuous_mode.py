@@ -114,6 +114,7 @@ def test_continuous_run_stops_on_ctrl_c_and_resumes_counting_every_event_once(
         wait_until(lambda: gold_clicks()[0] >= first_clicks, 300, "the first clicks in Gold")
     finally:
         interrupt(running, tmp_path)
+    assert "stopping once the running micro-batches finish" in cli_log(tmp_path)
     assert "stopped" in cli_log(tmp_path)
     assert gold_clicks() == (first_clicks, first_spend)
 
