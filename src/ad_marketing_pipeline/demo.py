@@ -91,14 +91,15 @@ def _rows(frame: DataFrame) -> list[dict[str, Any]]:
 def events_per_layer(spark: SparkSession, config: PipelineConfig) -> dict[str, int]:
     """Records in each table of the path an event takes, and duplicates Silver dropped (every
     Bronze record is in Silver, in quarantine, or counted as a duplicate)."""
-    counts = {
-        name: spark.table(config.table(name)).count()
-        for name in ("bronze_events", "silver_events", "silver_quarantine")
-    }
+
+    def rows(key: str) -> tuple[str, int]:
+        return getattr(config.tables, key), spark.table(config.table(key)).count()
+
+    counts = dict(rows(key) for key in ("bronze_events", "silver_events", "silver_quarantine"))
     duplicates = spark.table(config.table("ops_data_quality")).agg(F.sum("duplicate_rows"))
-    counts["duplicates"] = int(duplicates.first()[0] or 0)  # type: ignore[index]
-    for name in ("gold_advertiser_spend", "gold_fact_conversions", "gold_attribution"):
-        counts[name] = spark.table(config.table(name)).count()
+    counts["duplicates dropped by Silver"] = int(duplicates.first()[0] or 0)  # type: ignore[index]
+    for key in ("gold_advertiser_spend", "gold_fact_conversions", "gold_attribution"):
+        counts.update([rows(key)])
     return counts
 
 

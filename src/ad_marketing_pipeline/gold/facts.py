@@ -178,14 +178,14 @@ def ad_performance(
         F.sum("conversions").cast("long").alias("conversions"),
         money(F.sum("revenue")).alias("revenue"),
     )
+    return totals.transform(with_performance_ratios)
+
+
+def with_performance_ratios(totals: DataFrame) -> DataFrame:
+    """`totals` (impressions, clicks, ad_spend, conversions, revenue) with the ratios of those
+    totals: ctr, cpc, cpa (money), roas, conversion_rate; null where the denominator is 0."""
     return totals.select(
-        *PERFORMANCE_KEYS,
-        "campaign_name",
-        "impressions",
-        "clicks",
-        "ad_spend",
-        "conversions",
-        "revenue",
+        "*",
         _ratio(F.col("clicks"), F.col("impressions")).alias("ctr"),
         _money_ratio(F.col("ad_spend"), F.col("clicks")).alias("cpc"),
         _money_ratio(F.col("ad_spend"), F.col("conversions")).alias("cpa"),

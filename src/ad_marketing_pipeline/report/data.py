@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pyspark.sql import Column, DataFrame, Row, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.contract import MONEY_TYPE
+from ad_marketing_pipeline.gold.facts import with_performance_ratios
 
 # The spend chart shows the biggest spenders only (a dropdown picks one), with hourly pacing
 # over the last days of data: 10 advertisers x 7 days x 24 hours stays under 2,000 rows.
@@ -179,10 +179,6 @@ class ReportData:
 # ---------------------------------------------------------------------------------------------
 
 
-def _ratio(numerator: Column, denominator: Column) -> Column:
-    return numerator / F.nullif(denominator, F.lit(0))
-
-
 def top_spenders(daily_spend: DataFrame, count: int) -> DataFrame:
     """The `count` advertisers with the most net spend (ties by name): advertiser, net_spend."""
     return (
@@ -205,13 +201,11 @@ def campaign_totals(ad_performance: DataFrame) -> DataFrame:
         F.sum("conversions").alias("conversions"),
         F.sum("revenue").alias("revenue"),
     )
-    return totals.select(
-        "*",
-        _ratio(F.col("clicks"), F.col("impressions")).cast("double").alias("ctr"),
-        _ratio(F.col("ad_spend"), F.col("clicks")).cast(MONEY_TYPE).alias("cpc"),
-        _ratio(F.col("ad_spend"), F.col("conversions")).cast(MONEY_TYPE).alias("cpa"),
-        _ratio(F.col("revenue"), F.col("ad_spend")).cast("double").alias("roas"),
-    ).orderBy(F.desc("ad_spend"), "campaign_id")
+    return (
+        totals.transform(with_performance_ratios)
+        .drop("conversion_rate")
+        .orderBy(F.desc("ad_spend"), "campaign_id")
+    )
 
 
 def reason_counts(quarantine: DataFrame) -> DataFrame:
