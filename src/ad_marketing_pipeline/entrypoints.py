@@ -298,7 +298,7 @@ def run_layers(
                     queries,
                     on_progress=on_progress,
                     poll_seconds=poll_seconds,
-                    on_poll=progress_log.flush,
+                    on_poll=lambda: progress_log.flush(list(queries.values())),
                     stop=stop,
                 )
             finally:

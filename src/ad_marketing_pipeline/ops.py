@@ -180,43 +180,38 @@ def _is_spark_connect(spark: SparkSession) -> bool:
 @dataclass
 class ProgressLog:
     """Records the progress of the queries a run starts into the ops table. On a classic
-    session through a listener; on Spark Connect (Databricks serverless), where a listener runs
-    on the server, from each query's `recentProgress` instead."""
+    session the recorder listens to every query; on Spark Connect (Databricks serverless),
+    where a listener would run on the server, it reads each query's `recentProgress` at every
+    flush instead (the recorder keeps each batch once)."""
 
     spark: SparkSession
     table: str
-    recorder: ProgressRecorder | None
+    recorder: ProgressRecorder
+    listening: bool
 
     def flush(self, queries: Sequence[StreamingQuery] = ()) -> None:
-        """Append what finished since the last flush. Pass the queries that just ended so
-        their last batches are waited for (the listener hears of them asynchronously)."""
-        if self.recorder is None:
-            rows = self._connect_rows(queries)
-        else:
-            for query in queries:
-                if not query.isActive:
-                    self.recorder.wait_for_termination(str(query.runId))
-            rows = self.recorder.take_rows()
-        append_progress_rows(self.spark, rows, self.table)
-
-    def _connect_rows(self, queries: Sequence[StreamingQuery]) -> list[ProgressRow]:
-        recorder = ProgressRecorder()
+        """Append what finished since the last flush. Pass the run's queries: the ones that
+        ended have their last batches waited for (a listener hears of them asynchronously)."""
         for query in queries:
-            for progress in query.recentProgress:
-                recorder.add_progress(_progress_json(progress))
-        return recorder.take_rows()
+            if not self.listening:
+                for progress in query.recentProgress:
+                    self.recorder.add_progress(_progress_json(progress))
+            elif not query.isActive:
+                self.recorder.wait_for_termination(str(query.runId))
+        append_progress_rows(self.spark, self.recorder.take_rows(), self.table)
 
 
 @contextmanager
 def recording_progress(spark: SparkSession, config: PipelineConfig) -> Iterator[ProgressLog]:
     """A `ProgressLog` for the duration of a run; the listener is removed afterwards."""
-    recorder = None if _is_spark_connect(spark) else ProgressRecorder()
-    if recorder is not None:
+    recorder = ProgressRecorder()
+    listening = not _is_spark_connect(spark)
+    if listening:
         spark.streams.addListener(recorder)
     try:
-        yield ProgressLog(spark, config.table("ops_streaming_progress"), recorder)
+        yield ProgressLog(spark, config.table("ops_streaming_progress"), recorder, listening)
     finally:
-        if recorder is not None:
+        if listening:
             spark.streams.removeListener(recorder)
 
 

@@ -1,16 +1,26 @@
-"""The ops row built from a batch's progress, the lag wording, and the paced sender."""
+"""The ops row built from a batch's progress, the progress log without a listener (as on Spark
+Connect), the lag wording, and the paced sender."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.cli import describe_seconds
-from ad_marketing_pipeline.ops import BATCH_METRIC, ProgressRecorder, progress_row
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.ops import BATCH_METRIC, ProgressLog, ProgressRecorder, progress_row
 from ad_marketing_pipeline.producer import paced
-from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
+from ad_marketing_pipeline.tables import (
+    OPS_STREAMING_PROGRESS,
+    STREAMING_PROGRESS_SCHEMA,
+    ensure_table,
+)
 
 RECORDED_AT = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
 
@@ -91,3 +101,33 @@ def test_paced_spreads_lines_over_time() -> None:
     started = time.monotonic()
     assert list(paced((str(n) for n in range(11)), per_second=100)) == [str(n) for n in range(11)]
     assert time.monotonic() - started >= 0.09
+
+
+class ConnectQuery:
+    """A Spark Connect query as ProgressLog sees it (Spark Connect cannot run here): its
+    recentProgress, as objects with a `.json` text."""
+
+    isActive = True  # noqa: N815 (StreamingQuery's name)
+
+    def __init__(self, *progresses: dict[str, object]) -> None:
+        self.recentProgress = [SimpleNamespace(json=json.dumps(p)) for p in progresses]
+
+
+def test_without_a_listener_each_batch_is_recorded_once_across_flushes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = PipelineConfig.model_validate(
+        {"env": "test", "schema": "ops_connect", "paths": {"root": str(tmp_path)}}
+    )
+    spark.sql("CREATE SCHEMA IF NOT EXISTS ops_connect")
+    table = ensure_table(spark, config, OPS_STREAMING_PROGRESS, on_databricks=False)
+    log = ProgressLog(spark, table, ProgressRecorder(), listening=False)
+    query = ConnectQuery(progress())
+    log.flush([query])  # type: ignore[list-item]
+    query.recentProgress.append(SimpleNamespace(json=json.dumps(progress(batchId=5))))
+    log.flush([query])  # type: ignore[list-item]
+    recorded = spark.table(table).orderBy("batch_id").collect()
+    assert [(row.query_name, row.batch_id, row.input_rows) for row in recorded] == [
+        ("gold", 4, 100),
+        ("gold", 5, 100),
+    ]
