@@ -333,11 +333,7 @@ def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[Kaf
         if args.bootstrap_servers:
             overrides["bootstrap_servers"] = args.bootstrap_servers
         source = source.model_copy(update=overrides)
-    elif args.bootstrap_servers and args.topic:
-        source = KafkaSource(
-            kind="kafka", bootstrap_servers=args.bootstrap_servers, topics=[args.topic]
-        )
-    else:  # not configured for Kafka: the local broker of `make kafka`
+    else:  # not configured for Kafka: the given broker, or the local one of `make kafka`
         source = KafkaSource(
             kind="kafka",
             bootstrap_servers=args.bootstrap_servers or LOCAL_KAFKA_BOOTSTRAP,
@@ -352,8 +348,9 @@ def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[Kaf
 def cmd_generate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.to == "landing":
-        if args.from_files:
-            raise PipelineError("--from-files needs --to kafka or --to eventhubs")
+        if args.from_files or args.rate is not None:
+            flag = "--from-files" if args.from_files else "--rate"
+            raise PipelineError(f"{flag} needs --to kafka or --to eventhubs")
         settings = _generator_settings(args)
         out_dir = Path(args.out) if args.out else Path(config.landing_path)
         with _progress() as progress:

@@ -152,3 +152,11 @@ def test_run_source_kafka_reads_the_local_broker_and_set_still_applies() -> None
 def test_generate_rejects_a_rate_that_is_not_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--to", "kafka", "--events", "5", "--rate", "0"]) == 2
     assert "--rate must be a positive number" in capsys.readouterr().err
+
+
+def test_generate_rate_is_for_sending_only(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["generate", "--out", str(tmp_path), "--events", "5", "--rate", "10"]) == 2
+    assert "--rate needs --to kafka or --to eventhubs" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
