@@ -21,7 +21,8 @@ from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from helpers import cli_log, start_cli, wait_until, write_conf
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+# e2e: two pipeline starts in a subprocess, about five minutes on 2 cores.
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.e2e]
 
 LAYERS = "bronze,silver,gold"
 
