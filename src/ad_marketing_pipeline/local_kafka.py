@@ -397,8 +397,9 @@ class LocalKafkaBroker:
             "256m",
             _STORAGE_TOOL_MAIN,
             "format",
-            "-t",
-            self.cluster_id,
+            # One argument: a cluster id may start with '-', which the tool's argument parser
+            # would otherwise read as an option (about 1 start in 64 failed that way).
+            f"--cluster-id={self.cluster_id}",
             "-c",
             str(self.properties_file),
             "--standalone",

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
+from ad_marketing_pipeline import local_kafka
 from ad_marketing_pipeline.errors import SetupError
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker, find_free_port
 
@@ -188,6 +189,20 @@ def test_own_broker_on_given_port_starts_and_stop_removes_data(tmp_path: Path) -
     assert not broker.is_running
     assert not broker.data_dir.exists()
     assert broker.server_log.is_file()
+
+
+def test_a_cluster_id_starting_with_a_dash_formats_and_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kafka's base64url cluster ids can start with '-' (about 1 in 64); the storage tool must
+    not read such an id as an option (a flaky start seen in CI)."""
+    monkeypatch.setattr(local_kafka, "_new_cluster_id", lambda: "-oDLMsucSRioJFdWkgWkwg")
+    jars_dir = Path(__file__).resolve().parents[2] / ".jars" / "kafka"
+    with LocalKafkaBroker(jars_dir, tmp_path / "work") as broker:
+        assert broker.cluster_id.startswith("-")
+        assert (
+            "cluster.id=-oDLMsucSRioJFdWkgWkwg" in (broker.data_dir / "meta.properties").read_text()
+        )
 
 
 def test_port_in_use_is_reported_before_starting(tmp_path: Path) -> None:
