@@ -9,7 +9,7 @@ labels as markup and turns `&lt;` back into `<` when it draws (its JSON is escap
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -521,46 +521,60 @@ def _summary_section(data: ReportData) -> str:
     )
 
 
+def _chart_or_note(
+    rows: Sequence[object], draw: Callable[[], go.Figure], chart_id: str, missing: str
+) -> str:
+    """The chart drawn from `rows`, or a note saying why there is none."""
+    return _chart(draw(), chart_id) if rows else _note(missing)
+
+
 def _sections(data: ReportData) -> list[str]:
-    spend = (
-        _chart(spend_figure(data.daily_spend, data.pacing, data.pacing_days), CHART_SPEND)
-        if data.daily_spend
-        else _note("No Gold spend yet.")
+    spend = _chart_or_note(
+        data.daily_spend,
+        lambda: spend_figure(data.daily_spend, data.pacing, data.pacing_days),
+        CHART_SPEND,
+        "No Gold spend yet.",
     )
     blocked = data.blocked_advertisers
-    serving = (
-        _chart(serving_figure(data.serving), CHART_SERVING)
-        + f'<p id="blocked-advertisers">Not serving: {_e(", ".join(blocked) or "none")}</p>'
-        if data.serving
-        else _note("No serving status yet.")
+    serving = _chart_or_note(
+        data.serving, lambda: serving_figure(data.serving), CHART_SERVING, "No serving status yet."
     )
-    campaigns = (
-        _chart(campaign_figure(data.campaigns), CHART_CAMPAIGNS) + _campaign_table(data.campaigns)
-        if data.campaigns
-        else _note("No campaign performance yet.")
-    )
-    credit = (
-        _chart(channel_credit_figure(data.channel_credit), CHART_CHANNEL_CREDIT)
-        if data.channel_credit
-        else _note("No attribution yet.")
-    )
-    reasons = (
-        _chart(reject_reasons_figure(data.rejects_by_reason), CHART_REJECT_REASONS)
-        if data.rejects_by_reason
-        else _note("No quarantined records.")
-    )
-    rates = (
-        _chart(reject_rate_figure(data.batch_quality), CHART_REJECT_RATE)
-        if data.batch_quality
-        else _note("No data-quality counts yet.")
-    )
-    operations = (
-        _chart(streaming_figure(data.streaming), CHART_STREAMING)
-        if data.streaming
-        else _note(
-            f"{NO_STREAMING_PROGRESS}: ops_streaming_progress is empty or does not exist. "
-            "Each layer's micro-batches appear here once the progress listener records them."
+    if data.serving:
+        serving += (
+            f'<p id="blocked-advertisers">Not serving: {_e(", ".join(blocked) or "none")}</p>'
         )
+    campaigns = _chart_or_note(
+        data.campaigns,
+        lambda: campaign_figure(data.campaigns),
+        CHART_CAMPAIGNS,
+        "No campaign performance yet.",
+    )
+    if data.campaigns:
+        campaigns += _campaign_table(data.campaigns)
+    credit = _chart_or_note(
+        data.channel_credit,
+        lambda: channel_credit_figure(data.channel_credit),
+        CHART_CHANNEL_CREDIT,
+        "No attribution yet.",
+    )
+    reasons = _chart_or_note(
+        data.rejects_by_reason,
+        lambda: reject_reasons_figure(data.rejects_by_reason),
+        CHART_REJECT_REASONS,
+        "No quarantined records.",
+    )
+    rates = _chart_or_note(
+        data.batch_quality,
+        lambda: reject_rate_figure(data.batch_quality),
+        CHART_REJECT_RATE,
+        "No data-quality counts yet.",
+    )
+    operations = _chart_or_note(
+        data.streaming,
+        lambda: streaming_figure(data.streaming),
+        CHART_STREAMING,
+        f"{NO_STREAMING_PROGRESS}: ops_streaming_progress is empty or does not exist. "
+        "Each layer's micro-batches appear here once the progress listener records them.",
     )
     return [
         _summary_section(data),
