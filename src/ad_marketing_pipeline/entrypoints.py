@@ -69,7 +69,7 @@ __all__ = [
 
 LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "bronze": (BRONZE_EVENTS,),
-    "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY),
+    "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY, OPS_STREAMING_PROGRESS),
     "gold": GOLD_TABLES,
     "attribution": ATTRIBUTION_TABLES,
 }
