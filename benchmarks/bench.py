@@ -48,9 +48,9 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
 from ad_marketing_pipeline.entrypoints import (
-    LAYERS,
     prepare_runtime,
     run_layers,
+    start_layer,
     stop_between_batches,
 )
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
@@ -62,7 +62,14 @@ from ad_marketing_pipeline.spark import build_local_session
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 CHAIN = ("bronze", "silver", "gold")
-STAGE_NAMES = {"bronze": "kafka_to_bronze", "silver": "bronze_to_silver", "gold": "silver_to_gold"}
+# The serving stream reads the source itself, beside the chain (see gold/serving_layer.py).
+STAGES = ("bronze", "serving", "silver", "gold")
+STAGE_NAMES = {
+    "bronze": "kafka_to_bronze",
+    "serving": "kafka_to_serving_status",
+    "silver": "bronze_to_silver",
+    "gold": "silver_to_gold",
+}
 STAGE_GOALS = {"bronze": ">= 0.8 x ceiling"}
 PROBE_ADVERTISER = "advertiser-probe"
 PROBE_AMOUNT = Decimal("0.01")
@@ -135,7 +142,7 @@ def throughput_round(
     """Seconds of the ceiling and of each chain layer, into fresh tables."""
     seconds = {"ceiling": seconds_of(lambda: kafka_ceiling(spark, bootstrap, topic, work / name))}
     config = kafka_config(bootstrap, topic, work, f"{name}_chain")
-    for layer in CHAIN:
+    for layer in STAGES:
         seconds[layer] = run_once(spark, config, [layer])
     return seconds
 
@@ -180,7 +187,7 @@ def throughput(
 
     stages = {
         "kafka_to_delta_ceiling": figures("ceiling"),
-        **{STAGE_NAMES[layer]: figures(layer) for layer in CHAIN},
+        **{STAGE_NAMES[layer]: figures(layer) for layer in STAGES},
         "whole_chain": figures("chain"),
     }
     result = {
@@ -216,9 +223,10 @@ def probe_click(at: datetime) -> str:
 
 @dataclass
 class SteadyStream:
-    """Sends `rate` background events per second and, every `probe_every` seconds, one probe
-    click (flushed at once; its send time is recorded in `sent_at`) until `probes` were sent
-    or `stop` is set."""
+    """Sends `rate` background events per second and, after `warm_up` seconds (the streams'
+    first batches compile their plans and create their tables), every `probe_every` seconds
+    one probe click (flushed at once; its send time is recorded in `sent_at`) until `probes`
+    were sent or `stop` is set."""
 
     bootstrap: str
     topic: str
@@ -226,13 +234,14 @@ class SteadyStream:
     rate: float
     probe_every: float
     probes: int
+    warm_up: float
     sent_at: list[float] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5})
         probe_time = datetime.now(UTC).replace(microsecond=0)  # one hour, one budget day
-        next_probe = time.monotonic() + self.probe_every
+        next_probe = time.monotonic() + self.warm_up + self.probe_every
         tick = 0.1
         while len(self.sent_at) < self.probes and not self.stop.is_set():
             for _ in range(max(1, round(self.rate * tick))):
@@ -256,6 +265,7 @@ def freshness(
     rate: float,
     probes: int,
     probe_every: float,
+    warm_up: float,
 ) -> dict[str, Any]:
     """Freshness of `gold_latest_serving_status` while bronze, silver and gold run
     continuously (processing-time trigger of 1 second) in this session."""
@@ -265,17 +275,19 @@ def freshness(
         broker.bootstrap_servers, topic, work, "freshness", processing_time="1 second"
     )
     runtime = prepare_runtime(spark, config, environ={})
-    enough = round(rate * (probes * probe_every + 300))  # more than the run can send
+    enough = round(rate * (warm_up + probes * probe_every + 300))  # more than the run can send
     background = (line.text for line in generate_lines(GeneratorSettings(events=enough, seed=3)))
     serving = config.table("gold_latest_serving_status")
     trigger = StreamTrigger(processing_time="1 second")
-    queries = [LAYERS[layer](runtime, trigger) for layer in CHAIN]
+    queries = [start_layer(runtime, layer, trigger) for layer in STAGES]
     seen: list[tuple[float, Decimal]] = []
-    stream = SteadyStream(broker.bootstrap_servers, topic, background, rate, probe_every, probes)
+    stream = SteadyStream(
+        broker.bootstrap_servers, topic, background, rate, probe_every, probes, warm_up
+    )
     sender = threading.Thread(target=stream.run)
     try:
         sender.start()
-        deadline = time.monotonic() + probes * probe_every + 180
+        deadline = time.monotonic() + warm_up + probes * probe_every + 180
         while time.monotonic() < deadline:
             row = (
                 spark.table(serving)
@@ -287,7 +299,7 @@ def freshness(
             seen.append((time.monotonic(), spend))
             if len(stream.sent_at) == probes and spend >= probes * PROBE_AMOUNT:
                 break
-            time.sleep(0.2)
+            time.sleep(1.0)  # an ad server asking once a second
     finally:
         stream.stop.set()
         sender.join()
@@ -508,6 +520,9 @@ def main() -> None:
     parser.add_argument("--freshness-rate", type=float, default=200.0, help="events/s")
     parser.add_argument("--probes", type=int, default=20, help="freshness probes")
     parser.add_argument("--probe-every", type=float, default=3.0, help="seconds between probes")
+    parser.add_argument(
+        "--warm-up", type=float, default=60.0, help="seconds of steady stream before the probes"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ad-bench-") as folder:
@@ -537,6 +552,7 @@ def main() -> None:
                 rate=args.freshness_rate,
                 probes=args.probes,
                 probe_every=args.probe_every,
+                warm_up=args.warm_up,
             )
             result["driver_memory"] = driver_peak_memory(spark)
             spark.stop()

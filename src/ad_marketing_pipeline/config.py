@@ -63,6 +63,8 @@ class TableNames(_Frozen):
     gold_hourly_spend: Identifier = "gold_hourly_spend"
     gold_daily_spend: Identifier = "gold_daily_spend"
     gold_monthly_spend: Identifier = "gold_monthly_spend"
+    gold_serving_advertisers: Identifier = "gold_serving_advertisers"
+    gold_serving_status: Identifier = "gold_serving_status"
     gold_latest_serving_status: Identifier = "gold_latest_serving_status"
     gold_latest_changed_budgets: Identifier = "gold_latest_changed_budgets"
     gold_hourly_average_budget: Identifier = "gold_hourly_average_budget"
@@ -283,6 +285,17 @@ class AttributionConfig(_Frozen):
         return value
 
 
+class ServingConfig(_Frozen):
+    """The serving stream (source -> gold_serving_status, `run --layers serving`)."""
+
+    state_partitions: PositiveInt = Field(
+        default=1,
+        description="partitions of its click de-duplication state and aggregation; fixed at "
+        "the stream's first start (Spark keeps it in the checkpoint). One keeps its "
+        "micro-batches short; raise it when one task cannot keep up with the click rate",
+    )
+
+
 class SparkSettings(_Frozen):
     """The local Spark session (ignored on Databricks, which provides its own)."""
 
@@ -314,6 +327,7 @@ class PipelineConfig(_Frozen):
     budget: BudgetPolicy = BudgetPolicy()
     quality: QualityConfig = QualityConfig()
     attribution: AttributionConfig = AttributionConfig()
+    serving: ServingConfig = ServingConfig()
     spark: SparkSettings = SparkSettings()
 
     @property

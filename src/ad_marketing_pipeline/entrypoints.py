@@ -26,6 +26,8 @@ from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
+from ad_marketing_pipeline.gold.serving import serving_events, with_spend_counted_once
+from ad_marketing_pipeline.gold.serving_layer import serving_foreach_batch
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import (
     StreamTrigger,
@@ -33,7 +35,7 @@ from ad_marketing_pipeline.io import (
     append_to_table,
     read_table_stream,
 )
-from ad_marketing_pipeline.ops import observe_batch, recording_progress
+from ad_marketing_pipeline.ops import is_spark_connect, observe_batch, recording_progress
 from ad_marketing_pipeline.runtime import (
     REDACTED_OPTIONS,
     Runtime,
@@ -218,6 +220,42 @@ def start_gold(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     return trigger.apply(writer).start()
 
 
+def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
+    """Start the source -> gold_serving_status stream: valid clicks and budget observations,
+    read from the source itself, folded into each advertiser's serving status (see
+    gold/serving_layer.py)."""
+    config = runtime.config
+    ensure_tables(runtime, [*LAYER_TABLES["gold"]])
+    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
+        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
+    records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
+    validated = (
+        observe_batch(records.transform(to_bronze), source_time())
+        .transform(parse_payloads)
+        .transform(validate(config.quality))
+    )
+    valid, _invalid = split_invalid(validated)  # Silver quarantines them; here they just end
+    events = (
+        valid.transform(to_silver_events)
+        .transform(serving_events)
+        .transform(with_spend_counted_once(config.budget))
+    )
+    writer = (
+        events.writeStream.foreachBatch(serving_foreach_batch(config))
+        .option("checkpointLocation", config.checkpoint("serving"))
+        .queryName("serving")
+    )
+    # The query keeps the session's settings of when it starts (the shuffle partitions of its
+    # state, from the first start on, in its checkpoint).
+    shuffle = "spark.sql.shuffle.partitions"
+    previous = runtime.spark.conf.get(shuffle, "200")
+    runtime.spark.conf.set(shuffle, str(config.serving.state_partitions))
+    try:
+        return trigger.apply(writer).start()
+    finally:
+        runtime.spark.conf.set(shuffle, previous or "200")
+
+
 def rebuild_gold(runtime: Runtime) -> None:
     """`--full-refresh`: recompute every Gold table from the whole of Silver. The stream keeps
     its checkpoint; what it processes next is recomputed from Silver too, so both agree."""
@@ -229,6 +267,7 @@ def rebuild_gold(runtime: Runtime) -> None:
 LayerStarter = Callable[[Runtime, StreamTrigger], StreamingQuery]
 LAYERS: dict[str, LayerStarter] = {
     "bronze": start_bronze,
+    "serving": start_serving,
     "silver": start_silver,
     "gold": start_gold,
     "attribution": start_attribution,
@@ -238,6 +277,26 @@ REBUILDERS: dict[str, Callable[[Runtime], None]] = {
     "gold": rebuild_gold,
     "attribution": lambda runtime: refresh_attribution(runtime, full=True),
 }
+
+
+def start_layer(runtime: Runtime, layer: str, trigger: StreamTrigger) -> StreamingQuery:
+    """Start one layer's stream in a scheduler pool of its own: with the FAIR scheduler
+    (Databricks' default, and the local session's), streams running side by side share the
+    cores instead of queueing behind each other's jobs, so a short serving batch is not held up
+    by a long Gold one. (Spark Connect sessions have no pools; the layer just starts.)"""
+    spark = runtime.spark
+    if is_spark_connect(spark):
+        return LAYERS[layer](runtime, trigger)
+    context = spark.sparkContext
+    previous = context.getLocalProperty(SCHEDULER_POOL)
+    context.setLocalProperty(SCHEDULER_POOL, layer)  # the query's thread inherits it
+    try:
+        return LAYERS[layer](runtime, trigger)
+    finally:
+        context.setLocalProperty(SCHEDULER_POOL, previous)  # type: ignore[arg-type]
+
+
+SCHEDULER_POOL = "spark.scheduler.pool"
 
 
 def choose_layers(names: Sequence[str]) -> list[str]:
@@ -281,7 +340,7 @@ def run_layers(
                 if full_refresh and layer in REBUILDERS:
                     REBUILDERS[layer](runtime)
                 else:
-                    query = LAYERS[layer](runtime, trigger)
+                    query = start_layer(runtime, layer, trigger)
                     query.awaitTermination()
                     progress_log.flush([query])
                 if on_layer_done:
@@ -293,7 +352,7 @@ def run_layers(
             try:
                 for layer in chosen:
                     if not stop.is_set():
-                        queries[layer] = LAYERS[layer](runtime, trigger)
+                        queries[layer] = start_layer(runtime, layer, trigger)
                 watch_queries(
                     queries,
                     on_progress=on_progress,

@@ -173,7 +173,8 @@ def append_progress_rows(spark: SparkSession, rows: Sequence[ProgressRow], table
         ).saveAsTable(table)
 
 
-def _is_spark_connect(spark: SparkSession) -> bool:
+def is_spark_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (serverless, Databricks Connect): no SparkContext."""
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
@@ -205,7 +206,7 @@ class ProgressLog:
 def recording_progress(spark: SparkSession, config: PipelineConfig) -> Iterator[ProgressLog]:
     """A `ProgressLog` for the duration of a run; the listener is removed afterwards."""
     recorder = ProgressRecorder()
-    listening = not _is_spark_connect(spark)
+    listening = not is_spark_connect(spark)
     if listening:
         spark.streams.addListener(recorder)
     try:

@@ -60,6 +60,10 @@ def _log4j_config() -> str:
     return str(resources.files("ad_marketing_pipeline").joinpath("resources/log4j2.properties"))
 
 
+def _scheduler_pools() -> str:
+    return str(resources.files("ad_marketing_pipeline").joinpath("resources/fairscheduler.xml"))
+
+
 def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -> SparkSession:
     """A local session with Delta Lake, the Kafka source and the given warehouse folder."""
     jars = local_jars(settings.jars_dir, cwd=cwd) if settings.jars_dir else []
@@ -84,6 +88,10 @@ def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -
         # this many partitions; its default of 50 costs seconds per micro-batch on few cores.
         .config("spark.databricks.delta.snapshotPartitions", str(settings.shuffle_partitions))
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
+        # Streams running side by side share the cores (each starts in a pool of its own, see
+        # entrypoints.start_layer), as on Databricks, rather than first come, first served.
+        .config("spark.scheduler.mode", "FAIR")
+        .config("spark.scheduler.allocation.file", _scheduler_pools())
     )
     if jars:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in jars))

@@ -1,5 +1,5 @@
 """The pipeline's views: typed per-event-type views of Silver and the original pipeline's Gold
-views over gold_advertiser_spend.
+views over gold_advertiser_spend (and gold_serving_status, for the serving status now).
 
 Views cost nothing to keep fresh and always agree with their tables. On Databricks they live in
 Unity Catalog; locally the catalog lasts one Spark session, so every session recreates them
@@ -97,6 +97,7 @@ def gold_views_sql(config: PipelineConfig) -> dict[str, str]:
     """The Gold views over gold_advertiser_spend: view name -> its DDL, in creation order."""
     spend = config.table("gold_advertiser_spend")
     serving_status = config.table("gold_latest_serving_status")
+    status = config.table("gold_serving_status")
     no_budget_serves = "TRUE" if config.budget.missing_budget == "serve" else "FALSE"
     bodies = {
         "gold_hourly_spend": (
@@ -120,25 +121,22 @@ FROM {spend} GROUP BY advertiser, spend_day""",
 FROM {spend} GROUP BY advertiser, spend_month""",
         ),
         "gold_latest_serving_status": (
-            "Per advertiser: may it serve now, as of the newest processed event; a new budget "
-            "period re-opens serving (LatestServingStatus).",
+            "Per advertiser: may it serve now, as of the newest click or budget observation the "
+            "serving stream processed; a new budget period re-opens serving (LatestServingStatus).",
             f"""WITH as_of AS (
   SELECT max(latest_event_time) AS as_of,
     {_period_start_sql("max(latest_event_time)", config)} AS current_period_start
-  FROM {spend}
-), latest AS (
-  SELECT *, row_number() OVER (PARTITION BY advertiser ORDER BY window_start DESC) AS newest
-  FROM {spend}
+  FROM {status}
 )
-SELECT l.advertiser, l.advertiser_id, l.window_start AS latest_hour,
-  CASE WHEN l.period_start = a.current_period_start THEN l.can_serve
-       WHEN l.budget_value IS NULL THEN {no_budget_serves}
-       ELSE l.budget_value > 0 END AS latest_can_serve,
-  l.budget_value,
-  CASE WHEN l.period_start = a.current_period_start THEN l.spend_to_date
+SELECT s.advertiser, s.advertiser_id, s.latest_hour,
+  CASE WHEN s.period_start = a.current_period_start THEN s.can_serve
+       WHEN s.budget_value IS NULL THEN {no_budget_serves}
+       ELSE s.budget_value > 0 END AS latest_can_serve,
+  s.budget_value,
+  CASE WHEN s.period_start = a.current_period_start THEN s.spend_to_date
        ELSE CAST(0 AS DECIMAL(18, 6)) END AS spend_to_date,
   a.current_period_start, a.as_of
-FROM latest l CROSS JOIN as_of a WHERE l.newest = 1""",
+FROM {status} s CROSS JOIN as_of a""",
         ),
         "gold_latest_changed_budgets": (
             "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",
@@ -200,7 +198,8 @@ def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
     views: dict[str, str] = {}
     if spark.catalog.tableExists(config.table("silver_events")):
         views.update(event_type_views_sql(config))
-    if spark.catalog.tableExists(config.table("gold_advertiser_spend")):
+    gold_tables = (config.table("gold_advertiser_spend"), config.table("gold_serving_status"))
+    if all(spark.catalog.tableExists(table) for table in gold_tables):
         views.update(gold_views_sql(config))
     if spark.catalog.tableExists(config.table("gold_attribution")):
         views.update(attribution_views_sql(config))

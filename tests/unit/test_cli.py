@@ -122,7 +122,8 @@ def test_every_ad_pipeline_command_in_the_makefile_parses() -> None:
         ("silver,bronze", ("bronze", "silver")),
         ("gold", ("gold",)),
         ("attribution", ("attribution",)),
-        (None, ("bronze", "silver", "gold", "attribution")),
+        ("gold,serving", ("serving", "gold")),
+        (None, ("bronze", "serving", "silver", "gold", "attribution")),
     ],
 )
 def test_run_takes_layers_in_pipeline_order(given: str | None, layers: tuple[str, ...]) -> None:
@@ -135,7 +136,8 @@ def test_run_takes_layers_in_pipeline_order(given: str | None, layers: tuple[str
 def test_run_rejects_an_unknown_layer(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--layers", "bronze,platinum"])
-    assert "layers must be among bronze, silver, gold, attribution" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "layers must be among bronze, serving, silver, gold, attribution" in error
 
 
 def test_run_source_kafka_reads_the_local_broker_and_set_still_applies() -> None:

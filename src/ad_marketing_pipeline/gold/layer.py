@@ -38,6 +38,7 @@ from ad_marketing_pipeline.gold.spend import (
     advertiser_names,
     advertiser_spend_hours,
     credited_refunds,
+    learn_names,
     local_hour_columns,
     spend_observations,
     with_advertiser_names,
@@ -418,31 +419,34 @@ def refresh_facts(
 # ---------------------------------------------------------------------------------------------
 
 
-def refresh_advertiser_names(
-    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None
-) -> tuple[DataFrame, dict[str, str]]:
-    """Learn advertiser names from the changed events (all of Silver when None); returns the
-    names known now (a small frame) and the ids whose name this changed (id -> new name). The
-    name of an id is the smallest one events gave it."""
-    spark = silver.sparkSession
-    table = config.table("gold_advertisers")
-    if changed is None:
-        overwrite_table(advertiser_names(silver), table, ["advertiser_id", "advertiser_name"])
-        return spark.createDataFrame(spark.table(table).collect(), ADVERTISERS_DDL), {}
+@dataclass(frozen=True)
+class NameUpdate:
+    """Advertiser names after a batch: all known now (a small frame), the ids whose name the
+    batch teaches (saved by `save`), and the stand-ins to move (see `learn_names`)."""
+
+    names: DataFrame
+    learned: dict[str, str]
+    stand_ins: dict[str, str]
+
+    def save(self, table: str) -> None:
+        """Write the learned names. Called after the writes that move the stand-ins: were the
+        names saved first and the batch then re-run after a crash, it would learn nothing and
+        leave the stand-ins where they are."""
+        if self.learned:
+            spark = self.names.sparkSession
+            updates = spark.createDataFrame(sorted(self.learned.items()), ADVERTISERS_DDL)
+            upsert_by_keys(updates, table, ["advertiser_id"])
+
+
+def names_after(events: DataFrame, table: str) -> NameUpdate:
+    """What `events` teach about advertiser names, given those in `table` (advertiser_id,
+    advertiser_name). The name of an id is the smallest one events gave it."""
+    spark = events.sparkSession
     known = {row["advertiser_id"]: row["advertiser_name"] for row in spark.table(table).collect()}
-    learned = {
-        row["advertiser_id"]: row["advertiser_name"]
-        for row in advertiser_names(changed).collect()
-        if row["advertiser_id"] not in known or row["advertiser_name"] < known[row["advertiser_id"]]
-    }
-    if learned:
-        updates = spark.createDataFrame(sorted(learned.items()), ADVERTISERS_DDL)
-        upsert_by_keys(updates, table, ["advertiser_id"])
+    seen = advertiser_names(events).collect()
+    learned, stand_ins = learn_names(known, [(row[0], row[1]) for row in seen])
     names = spark.createDataFrame(sorted({**known, **learned}.items()), ADVERTISERS_DDL)
-    # What Gold may hold under another key for these advertisers: the id, or the former name.
-    stand_ins = {advertiser_id: name for advertiser_id, name in learned.items()}
-    stand_ins.update({known[i]: name for i, name in learned.items() if i in known})
-    return names, stand_ins
+    return NameUpdate(names, learned, stand_ins)
 
 
 ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
@@ -450,18 +454,24 @@ ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
 
 def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
     """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
-    names, renamed = refresh_advertiser_names(silver, config, changed)
-    named = with_advertiser_names(names)
-    named_silver = silver.transform(named)
+    names_table = config.table("gold_advertisers")
     if changed is None:
+        overwrite_table(advertiser_names(silver), names_table, ["advertiser_id", "advertiser_name"])
+        spark = silver.sparkSession
+        names = spark.createDataFrame(spark.table(names_table).collect(), ADVERTISERS_DDL)
+        named_silver = silver.transform(with_advertiser_names(names))
         types = ChangedTypes({})
         refresh_spend(named_silver, config, None, types, {})
         refresh_facts(named_silver, config, None, types, {})
         return
+    update = names_after(changed, names_table)
+    named = with_advertiser_names(update.names)
+    named_silver = silver.transform(named)
     named_changed = changed.transform(named).localCheckpoint()
     types = ChangedTypes.of(named_changed)
-    refresh_spend(named_silver, config, named_changed, types, renamed)
-    refresh_facts(named_silver, config, named_changed, types, renamed)
+    refresh_spend(named_silver, config, named_changed, types, update.stand_ins)
+    refresh_facts(named_silver, config, named_changed, types, update.stand_ins)
+    update.save(names_table)
 
 
 def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:

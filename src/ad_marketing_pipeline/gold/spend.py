@@ -17,7 +17,7 @@ Rules (ARCHITECTURE.md, budget and serving rules):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -58,6 +58,26 @@ def advertiser_names(events: DataFrame) -> DataFrame:
         (F.trim(F.col("advertiser")) != "") & (F.trim(F.col("advertiser_id")) != "")
     )
     return both.groupBy("advertiser_id").agg(F.min("advertiser").alias("advertiser_name"))
+
+
+def learn_names(
+    known: Mapping[str, str], seen: Iterable[tuple[str, str]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What (advertiser_id, name) pairs just seen teach, given the names `known` so far:
+    (the ids whose name is new or smaller than the known one -> that name, and the stand-ins
+    to move to it: the id itself, and the former name, under which rows may be kept)."""
+    smallest: dict[str, str] = {}
+    for advertiser_id, name in seen:
+        if advertiser_id not in smallest or name < smallest[advertiser_id]:
+            smallest[advertiser_id] = name
+    learned = {
+        advertiser_id: name
+        for advertiser_id, name in smallest.items()
+        if advertiser_id not in known or name < known[advertiser_id]
+    }
+    stand_ins = dict(learned)
+    stand_ins.update({known[i]: name for i, name in learned.items() if i in known})
+    return learned, stand_ins
 
 
 def with_advertiser_names(names: DataFrame) -> Transform:

@@ -6,8 +6,10 @@ from pyspark.sql.types import (
     BooleanType,
     DateType,
     DoubleType,
+    IntegerType,
     LongType,
     StringType,
+    StructField,
     StructType,
     TimestampType,
 )
@@ -46,6 +48,36 @@ ADVERTISER_SPEND_SCHEMA = StructType(
         ),
         column("pacing_ratio", DoubleType(), "spend_to_date / expected_spend_to_date"),
         column("latest_event_time", TimestampType(), "newest event of the hour"),
+    ]
+)
+
+BUDGET_ORDER_TYPE = StructType(
+    [
+        StructField("event_time", TimestampType()),
+        StructField("rank", IntegerType()),
+        StructField("event_id", StringType()),
+    ]
+)
+
+SERVING_STATUS_SCHEMA = StructType(
+    [
+        column("advertiser", StringType(), "advertiser name (its id until a name is known)"),
+        column("advertiser_id", StringType(), "advertiser id, when events carry it"),
+        column("period_start", TimestampType(), "start of the newest budget period with events"),
+        column("spend_to_date", MONEY_TYPE, "gross spend of that period so far"),
+        column("clicks", LongType(), "clicks of that period so far"),
+        column("budget_value", MONEY_TYPE, "newest budget value seen (null: unknown)"),
+        column(
+            "budget_order",
+            BUDGET_ORDER_TYPE,
+            "(event time, 2 for a budget update or 1 for a click, event id) of that budget",
+        ),
+        column("latest_hour", TimestampType(), "hour of the newest click or budget observation"),
+        column("latest_event_time", TimestampType(), "newest click or budget observation"),
+        column("can_serve", BooleanType(), "spend_to_date < budget_value (policy if no budget)"),
+        column("serving_query_id", StringType(), "id of the serving stream that wrote the row"),
+        column("serving_batch_id", LongType(), "its micro-batch that last changed the row"),
+        column("updated_at", TimestampType(), "when that micro-batch wrote it"),
     ]
 )
 
@@ -122,9 +154,27 @@ GOLD_FACT_AD_PERFORMANCE = TableSpec(
     cluster_by=("performance_date", "campaign_id"),
     properties=_CDF,
 )
+GOLD_SERVING_ADVERTISERS = TableSpec(
+    key="gold_serving_advertisers",
+    schema=ADVERTISERS_SCHEMA,
+    comment="Advertiser id -> name as the serving stream learned it (gold_advertisers' rule).",
+)
+GOLD_SERVING_STATUS = TableSpec(
+    key="gold_serving_status",
+    schema=SERVING_STATUS_SCHEMA,
+    comment=(
+        "Per advertiser, seconds behind the source: spend of its newest budget period, newest "
+        "budget, can_serve. Read through gold_latest_serving_status."
+    ),
+    # Rewritten whole by every micro-batch (one row per advertiser): one small commit each, so
+    # keep a week of log, not Delta's default 30 days.
+    properties={"delta.logRetentionDuration": "interval 7 days"},
+)
 GOLD_TABLES = (
     GOLD_ADVERTISERS,
     GOLD_ADVERTISER_SPEND,
     GOLD_FACT_CONVERSIONS,
     GOLD_FACT_AD_PERFORMANCE,
+    GOLD_SERVING_ADVERTISERS,
+    GOLD_SERVING_STATUS,
 )
