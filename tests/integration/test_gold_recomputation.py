@@ -1,7 +1,8 @@
 """Gold spend against an independent recomputation: a generated dataset of 100,000 events over 30
 days and 50 advertisers goes through the real pipeline (Bronze -> Silver -> Gold, Gold in several
-incremental micro-batches), and gold_advertiser_spend and every Gold view over it must equal what
-plain Python computes from the generated lines, to the cent.
+incremental micro-batches, and the serving stream beside them, also in several batches), and
+gold_advertiser_spend and every Gold view over it (gold_latest_serving_status over
+gold_serving_status) must equal what plain Python computes from the generated lines, to the cent.
 
 The recomputation reads the landing files itself: each line is decoded with `json.loads` and
 checked against the event contract (`contract.parse_event`, the rules Silver follows), events
@@ -455,26 +456,34 @@ def monthly_spend(rows: Sequence[SpendRow]) -> list[tuple[Any, ...]]:
     ]
 
 
-def latest_serving_status(rows: Sequence[SpendRow], policy: BudgetPolicy) -> list[tuple[Any, ...]]:
-    """As of the newest event: the current period's flag and spend, a fresh period otherwise."""
-    as_of = max(row.latest_event_time for row in rows)
+def latest_serving_status(
+    observations: Sequence[Observation], policy: BudgetPolicy
+) -> list[tuple[Any, ...]]:
+    """As of the newest click or budget observation: per advertiser, its newest period's flag
+    and spend when that period is the current one, a fresh period otherwise; the budget
+    observed last; the hour of its newest observation; the largest id its events carry."""
+    seen = [observation for observation in observations if observation.order[1] != 0]
+    as_of = max(observation.event_time for observation in seen)
     current_period = local_hour(as_of, policy).period_start
     statuses = []
-    for advertiser, advertiser_rows in grouped(rows, lambda row: row.advertiser).items():
-        latest = newest(advertiser_rows)
-        in_current = latest.hour.period_start == current_period
-        if in_current:
-            can_serve = latest.can_serve
+    for advertiser, own in grouped(seen, lambda observation: observation.advertiser).items():
+        periods = {o: local_hour(o.event_time, policy) for o in own}
+        newest_period = max(hour.period_start for hour in periods.values())
+        spend = sum((o.gross for o in own if periods[o].period_start == newest_period), Decimal(0))
+        budgets = [(o.order, o.budget) for o in own if o.budget is not None]
+        budget = max(budgets)[1] if budgets else None
+        if newest_period == current_period:
+            can_serve = budget is None or spend < budget
         else:
-            can_serve = latest.budget_value is None or latest.budget_value > 0
+            can_serve = budget is None or budget > 0
         statuses.append(
             (
                 advertiser,
-                latest.advertiser_id,
-                latest.hour.window_start,
+                max((o.advertiser_id for o in own if o.advertiser_id), default=None),
+                max(hour.window_start for hour in periods.values()),
                 can_serve,
-                latest.budget_value,
-                latest.spend_to_date if in_current else Decimal(0),
+                budget,
+                spend if newest_period == current_period else Decimal(0),
                 current_period,
                 as_of,
             )
@@ -520,9 +529,9 @@ def combined_spend_budget(rows: Sequence[SpendRow]) -> list[tuple[Any, ...]]:
 
 
 def aggregated_advertiser_spend(
-    rows: Sequence[SpendRow], policy: BudgetPolicy
+    rows: Sequence[SpendRow], observations: Sequence[Observation], policy: BudgetPolicy
 ) -> list[tuple[Any, ...]]:
-    serving = {status[0]: status[3] for status in latest_serving_status(rows, policy)}
+    serving = {status[0]: status[3] for status in latest_serving_status(observations, policy)}
     return [
         (
             advertiser,
@@ -589,16 +598,19 @@ VIEW_DDL = {
 
 
 def expected_views(
-    rows: Sequence[SpendRow], policy: BudgetPolicy
+    rows: Sequence[SpendRow], observations: Sequence[Observation], policy: BudgetPolicy
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     yield "gold_hourly_spend", hourly_spend(rows)
     yield "gold_daily_spend", daily_spend(rows)
     yield "gold_monthly_spend", monthly_spend(rows)
-    yield "gold_latest_serving_status", latest_serving_status(rows, policy)
+    yield "gold_latest_serving_status", latest_serving_status(observations, policy)
     yield "gold_latest_changed_budgets", latest_changed_budgets(rows)
     yield "gold_hourly_average_budget", hourly_average_budget(rows)
     yield "gold_combined_spend_budget", combined_spend_budget(rows)
-    yield "gold_aggregated_advertiser_spend", aggregated_advertiser_spend(rows, policy)
+    yield (
+        "gold_aggregated_advertiser_spend",
+        aggregated_advertiser_spend(rows, observations, policy),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,11 +629,14 @@ def test_gold_spend_equals_an_independent_recomputation_of_generated_events(
     latest_allowed = datetime.now(UTC) + timedelta(minutes=config.quality.max_future_skew_minutes)
 
     run_layers(
-        prepare_runtime(spark, config, environ={}), ["bronze", "silver", "gold"], StreamTrigger()
+        prepare_runtime(spark, config, environ={}),
+        ["bronze", "serving", "silver", "gold"],
+        StreamTrigger(),
     )
 
     assert committed_batches(tmp_path, "gold") >= 3, "Gold should run in several micro-batches"
-    rows = spend_rows(spend_observations(valid_events(landing, latest_allowed)), config.budget)
+    observations = spend_observations(valid_events(landing, latest_allowed))
+    rows = spend_rows(observations, config.budget)
     # The dataset is as large as promised and exercises the rules that are easy to get wrong.
     days = {row.hour.spend_day for row in rows}
     assert len({row.advertiser for row in rows}) >= SETTINGS.advertisers
@@ -635,7 +650,7 @@ def test_gold_spend_equals_an_independent_recomputation_of_generated_events(
         spark.table(config.table("gold_advertiser_spend")),
         spark.createDataFrame([row.as_tuple() for row in rows], ADVERTISER_SPEND_DDL),
     )
-    for view, expected in expected_views(rows, config.budget):
+    for view, expected in expected_views(rows, observations, config.budget):
         assert_frames_equal(
             spark.table(config.table(view)), spark.createDataFrame(expected, VIEW_DDL[view])
         )
