@@ -27,7 +27,7 @@ from ad_marketing_pipeline.config import FilesSource
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
 from ad_marketing_pipeline.gold.serving import serving_events, with_spend_counted_once
-from ad_marketing_pipeline.gold.serving_layer import serving_foreach_batch
+from ad_marketing_pipeline.gold.serving_layer import ServingWriter
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import (
     StreamTrigger,
@@ -241,7 +241,7 @@ def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
         .transform(with_spend_counted_once(config.budget))
     )
     writer = (
-        events.writeStream.foreachBatch(serving_foreach_batch(config))
+        events.writeStream.foreachBatch(ServingWriter(config))
         .option("checkpointLocation", config.checkpoint("serving"))
         .queryName("serving")
     )

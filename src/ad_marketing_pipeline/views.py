@@ -161,14 +161,14 @@ FROM {spend} GROUP BY advertiser, spend_day""",
         ),
         "gold_aggregated_advertiser_spend": (
             "Per advertiser: totals, latest budget, latest activity and serving status now "
-            "(AggregatedAdvertiserSpend).",
+            "(null until the serving stream has seen the advertiser) (AggregatedAdvertiserSpend).",
             f"""SELECT s.advertiser, max(s.advertiser_id) AS advertiser_id,
   sum(s.gross_spend) AS total_gross_spend, sum(s.net_spend) AS total_net_spend,
   sum(s.record_count) AS total_clicks,
   max_by(s.budget_value, s.window_start) AS latest_budget_value,
   max(s.latest_event_time) AS latest_activity_time,
   first(st.latest_can_serve) AS current_serving_status
-FROM {spend} s JOIN {serving_status} st ON s.advertiser = st.advertiser
+FROM {spend} s LEFT JOIN {serving_status} st ON s.advertiser = st.advertiser
 GROUP BY s.advertiser""",
         ),
     }

@@ -58,10 +58,15 @@ def land(config: PipelineConfig, name: str, lines: Sequence[str]) -> None:
 
 
 def run_pipeline(
-    spark: SparkSession, config: PipelineConfig, *, full_refresh: bool = False
+    spark: SparkSession,
+    config: PipelineConfig,
+    *,
+    full_refresh: bool = False,
+    serving: bool = False,
 ) -> None:
     runtime = prepare_runtime(spark, config, environ={})
-    run_layers(runtime, ["bronze", "silver", "gold"], StreamTrigger(), full_refresh=full_refresh)
+    layers = ["bronze", "silver", "gold", *(["serving"] if serving else [])]
+    run_layers(runtime, layers, StreamTrigger(), full_refresh=full_refresh)
 
 
 def snapshot(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
@@ -172,7 +177,7 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
             event_line("click_refund", "11:00", click_id="c-late"),  # before its click arrives
         ],
     )
-    run_pipeline(spark, config)
+    run_pipeline(spark, config, serving=True)
     assert_frames_equal(
         spark.table(spend).select(*columns),
         spend_rows(spark, [("00:00", 0, 0, 0, True), ("09:00", 10, 10, 10, False)]),
@@ -186,7 +191,7 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
             click_line("c-3", "09:20", 1),  # late, for the hour that already stopped serving
         ],
     )
-    run_pipeline(spark, config)
+    run_pipeline(spark, config, serving=True)
 
     assert_frames_equal(
         spark.table(spend).select(*columns),

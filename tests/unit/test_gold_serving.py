@@ -19,6 +19,7 @@ from ad_marketing_pipeline.gold.serving import (
     dedup_watermark,
     fold,
     fold_batch,
+    stand_ins_among,
 )
 from helpers import assert_frames_equal
 
@@ -212,3 +213,13 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
         events.transform(batch_partials(BudgetPolicy())),
         spark.createDataFrame(expected, PARTIALS_SCHEMA),
     )
+
+
+def test_rows_kept_under_an_id_whose_name_is_known_move_to_it() -> None:
+    states = {
+        "adv-9": state("adv-9", advertiser_id="adv-9"),
+        "adv-8": state("adv-8", advertiser_id="adv-8"),  # no name known yet
+        "acme": state("acme", advertiser_id="adv-1"),  # a name stays, even if not its id's
+    }
+    names = {"adv-9": "charlie", "adv-1": "acme corp"}
+    assert stand_ins_among(states, names) == {"adv-9": "charlie"}

@@ -212,3 +212,12 @@ def fold_batch(
     for partial in partials:
         add(partial)
     return changed, removed - set(changed)
+
+
+def stand_ins_among(states: Mapping[str, ServingState], names: Mapping[str, str]) -> dict[str, str]:
+    """Rows kept under their advertiser's id whose name is known now -> that name."""
+    return {
+        key: names[key]
+        for key, state in states.items()
+        if key == state.advertiser_id and key in names
+    }

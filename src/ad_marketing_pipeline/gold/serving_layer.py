@@ -19,7 +19,8 @@ holds), never one without the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +30,12 @@ from pyspark.sql import functions as F
 from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import ADVERTISERS_DDL, NameUpdate
-from ad_marketing_pipeline.gold.serving import ServingState, batch_partials, fold_batch
+from ad_marketing_pipeline.gold.serving import (
+    ServingState,
+    batch_partials,
+    fold_batch,
+    stand_ins_among,
+)
 from ad_marketing_pipeline.gold.spend import learn_names
 from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
 from ad_marketing_pipeline.ops import is_spark_connect
@@ -92,67 +98,77 @@ def status_row(
     }
 
 
-def serving_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
-    """The serving micro-batch writer: learn names, fold the batch into the status, write it.
+@dataclass
+class ServingWriter:
+    """The serving micro-batch writer (foreachBatch): learn names, fold the batch into the
+    status, write it.
 
     Only this stream writes its two tables, so they are read at its first batch and then kept
-    in memory: a table read costs a Spark job per batch, a dictionary nothing. (A failed batch
-    stops the query; a restart builds a new writer, which reads them again.)"""
-    status_table = config.table("gold_serving_status")
-    names_table = config.table("gold_serving_advertisers")
-    current: dict[str, dict[str, Any]] = {}
-    known_names: dict[str, str] = {}
-    started: list[bool] = []
+    in memory: a table read costs a Spark job per batch, a dictionary nothing. A failed batch
+    stops the query; a restart builds a new writer, which reads them again and skips the
+    batches whose write the table already holds (a crash between the write and the
+    checkpoint's commit re-runs the batch). Names are saved before the status: a batch re-run
+    after saving them and before its write still moves the rows kept under an id whose name it
+    learned, found from the rows themselves (`stand_ins_among`)."""
 
-    def write(batch: DataFrame, batch_id: int) -> None:
+    config: PipelineConfig
+    current: dict[str, dict[str, Any]] = field(default_factory=dict)
+    known_names: dict[str, str] = field(default_factory=dict)
+    last_written: int | None = None  # None: not started
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         query_id = streaming_query_id(spark)
-        if not started:
-            rows = spark.table(status_table).collect()
-            check_same_stream(rows, query_id, status_table)
-            current.update((row["advertiser"], row.asDict()) for row in rows)
-            known_names.update(
-                (row["advertiser_id"], row["advertiser_name"])
-                for row in spark.table(names_table).collect()
-            )
-            started.append(True)
-        partials = batch.transform(batch_partials(config.budget)).collect()
+        status_table = self.config.table("gold_serving_status")
+        names_table = self.config.table("gold_serving_advertisers")
+        if self.last_written is None:
+            self._start(spark, query_id)
+        assert self.last_written is not None
+        if batch_id <= self.last_written:
+            return  # written before a crash; its names were saved before that
+        partials = batch.transform(batch_partials(self.config.budget)).collect()
         seen = [
             (row["advertiser_id"], row["advertiser"])
             for row in partials
             if row["advertiser"] is not None and row["advertiser_id"] is not None
         ]
-        learned, stand_ins = learn_names(known_names, seen)
-        names = {**known_names, **learned}
-        changed, removed = fold_batch(
-            {key: state_of(row, names) for key, row in current.items()},
-            [state_of(row, names) for row in partials if row["observed"]],
-            stand_ins,
-        )
-        if changed or removed:
-            stamp = {
-                "serving_query_id": query_id,
-                "serving_batch_id": batch_id,
-                "updated_at": datetime.now(UTC).replace(tzinfo=None),
-            }
-            rows_after = {key: row for key, row in current.items() if key not in removed}
-            rows_after.update(
-                {key: status_row(state, config.budget, stamp) for key, state in changed.items()}
-            )
-            (
-                spark.createDataFrame(
-                    [rows_after[key] for key in sorted(rows_after)], SERVING_STATUS_SCHEMA
-                )
-                .writeTo(status_table)
-                .option("txnAppId", f"{status_table}/serving/{query_id}")
-                .option("txnVersion", batch_id)
-                .overwrite(F.lit(True))
-            )
-            current.clear()
-            current.update(rows_after)
+        learned, stand_ins = learn_names(self.known_names, seen)
         if learned:
-            names_frame = spark.createDataFrame(sorted(names.items()), ADVERTISERS_DDL)
-            NameUpdate(names_frame, learned, stand_ins).save(names_table)
-            known_names.update(learned)
+            names = sorted({**self.known_names, **learned}.items())
+            frame = spark.createDataFrame(names, ADVERTISERS_DDL)
+            NameUpdate(frame, learned, stand_ins).save(names_table)
+            self.known_names.update(learned)
+        current = {key: state_of(row, self.known_names) for key, row in self.current.items()}
+        changed, removed = fold_batch(
+            current,
+            [state_of(row, self.known_names) for row in partials if row["observed"]],
+            {**stand_ins_among(current, self.known_names), **stand_ins},
+        )
+        if not changed and not removed:
+            return
+        stamp = {
+            "serving_query_id": query_id,
+            "serving_batch_id": batch_id,
+            "updated_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+        rows = {key: row for key, row in self.current.items() if key not in removed}
+        policy = self.config.budget
+        rows.update({key: status_row(state, policy, stamp) for key, state in changed.items()})
+        (
+            spark.createDataFrame([rows[key] for key in sorted(rows)], SERVING_STATUS_SCHEMA)
+            .writeTo(status_table)
+            .option("txnAppId", f"{status_table}/serving/{query_id}")
+            .option("txnVersion", batch_id)
+            .overwrite(F.lit(True))
+        )
+        self.current, self.last_written = rows, batch_id
 
-    return write
+    def _start(self, spark: SparkSession, query_id: str | None) -> None:
+        status_table = self.config.table("gold_serving_status")
+        rows = spark.table(status_table).collect()
+        check_same_stream(rows, query_id, status_table)
+        self.current = {row["advertiser"]: row.asDict() for row in rows}
+        names = spark.table(self.config.table("gold_serving_advertisers")).collect()
+        self.known_names = {row["advertiser_id"]: row["advertiser_name"] for row in names}
+        written = [row["serving_batch_id"] for row in rows if row["serving_query_id"] == query_id]
+        self.last_written = max(written, default=-1)

@@ -1,0 +1,138 @@
+"""The serving stream on the real streaming engine: landing files -> gold_serving_status in several
+micro-batches, read through gold_latest_serving_status; a replayed batch; a foreign checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.io import StreamTrigger
+from helpers import assert_frames_equal
+
+STATUS_DDL = (
+    "advertiser string, advertiser_id string, latest_hour timestamp, latest_can_serve boolean, "
+    "budget_value decimal(18,6), spend_to_date decimal(18,6)"
+)
+
+
+def serving_config(root: Path) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"serving_{uuid.uuid4().hex[:10]}",
+            "paths": {"root": str(root)},
+            "source": {"kind": "files", "max_files_per_trigger": 1},
+        }
+    )
+
+
+def land(config: PipelineConfig, name: str, events: list[dict[str, Any]]) -> None:
+    landing = Path(config.landing_path)
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / f"{name}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+
+def event(event_type: str, at: str, **fields: Any) -> dict[str, Any]:
+    return {"event_type": event_type, "timestamp": f"2024-01-{at}:00Z", **fields}
+
+
+def click(click_id: str, at: str, amount: str, **fields: Any) -> dict[str, Any]:
+    return event("ad_click", at, click_id=click_id, ad_id="ad-1", amount=amount, **fields)
+
+
+def run_serving(spark: SparkSession, config: PipelineConfig) -> None:
+    run_layers(prepare_runtime(spark, config, environ={}), ["serving"], StreamTrigger())
+
+
+def status(spark: SparkSession, config: PipelineConfig) -> Any:
+    return spark.table(config.table("gold_latest_serving_status")).select(
+        *[field.split()[0] for field in STATUS_DDL.split(", ")]
+    )
+
+
+@pytest.mark.slow
+def test_each_click_counts_once_names_move_stand_ins_and_a_replayed_batch_changes_nothing(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = serving_config(tmp_path)
+    land(
+        config,
+        "1",
+        [
+            click("c-1", "02T09:10", "2.50", advertiser="acme", budget_value="10"),
+            event("budget_update", "02T09:30", advertiser="acme", budget_value="4"),
+            click("c-2", "02T09:40", "1.00", advertiser_id="adv-9"),  # no name known yet
+            click("c-3", "02T10:00", "1.00", advertiser="bravo"),  # no budget: it serves
+            {"event_type": "ad_click", "click_id": "bad"},  # invalid: Silver quarantines it
+        ],
+    )
+    land(
+        config,
+        "2",
+        [
+            click("c-1", "02T09:10", "2.50", advertiser="acme", budget_value="10"),  # again
+            click("c-4", "02T10:05", "2.00", advertiser="acme"),  # acme spent 4.50 of 4
+            event("impression", "02T10:06", advertiser="charlie", advertiser_id="adv-9", ad_id="a"),
+        ],
+    )
+    land(
+        config,
+        "3",
+        [
+            click("c-0", "01T23:00", "100.00", advertiser="bravo"),  # late, a closed day
+            click("c-5", "02T11:15", "0.50", advertiser_id="adv-9"),  # charlie's now
+        ],
+    )
+    run_serving(spark, config)
+
+    at = datetime.fromisoformat
+    assert_frames_equal(
+        status(spark, config),
+        spark.createDataFrame(
+            [
+                ("acme", None, at("2024-01-02T10:00"), False, Decimal(4), Decimal("4.5")),
+                ("bravo", None, at("2024-01-02T10:00"), True, None, Decimal(1)),
+                ("charlie", "adv-9", at("2024-01-02T11:00"), True, None, Decimal("1.5")),
+            ],
+            STATUS_DDL,
+        ),
+    )
+    table = config.table("gold_serving_status")
+    assert spark.table(table).agg({"serving_batch_id": "max"}).first()[0] == 2  # type: ignore[index]
+
+    # A crash after the last batch's write, before its commit: the batch runs again on restart
+    # and Delta skips its write (the same stream's txnAppId and batch id).
+    versions = spark.sql(f"DESCRIBE HISTORY {table}").count()
+    before = status(spark, config).collect()
+    commits = tmp_path / "checkpoints" / "serving" / "commits"
+    for commit in commits.iterdir():  # batch 2's commit and later ones, with their checksums
+        batch = commit.name.removeprefix(".").removesuffix(".crc")
+        if batch.isdigit() and int(batch) >= 2:
+            commit.unlink()
+    run_serving(spark, config)
+    assert (commits / "2").exists(), "batch 2 should have run again"
+    assert spark.sql(f"DESCRIBE HISTORY {table}").count() == versions
+    assert_frames_equal(status(spark, config), spark.createDataFrame(before, STATUS_DDL))
+
+
+@pytest.mark.slow
+def test_a_new_checkpoint_over_a_status_table_it_did_not_write_is_refused(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = serving_config(tmp_path)
+    land(config, "1", [click("c-1", "02T09:10", "2.50", advertiser="acme")])
+    run_serving(spark, config)
+    shutil.rmtree(tmp_path / "checkpoints" / "serving")  # the table stays
+    with pytest.raises(StreamingQueryException, match="another serving stream"):
+        run_serving(spark, config)
