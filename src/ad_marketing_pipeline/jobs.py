@@ -42,9 +42,10 @@ def _run_command(command: Sequence[str], argv: Sequence[str] | None) -> None:
 
 
 def ingest_main(argv: Sequence[str] | None = None) -> None:
-    """Source (Event Hubs, Kafka or landing files) -> bronze_ad_events, continuously by
-    default (`--trigger once` for a catch-up run)."""
-    _run_command(["run", "--layers", "bronze", "--trigger", "continuous"], argv)
+    """Source (Event Hubs, Kafka or landing files) -> bronze_ad_events, and beside it the
+    serving stream (source -> gold_serving_status, the can_serve an ad server reads),
+    continuously by default (`--trigger once` for a catch-up run)."""
+    _run_command(["run", "--layers", "bronze,serving", "--trigger", "continuous"], argv)
 
 
 def silver_main(argv: Sequence[str] | None = None) -> None:

@@ -55,6 +55,7 @@ def test_entry_points_run_the_pipeline_end_to_end(spark: SparkSession, tmp_path:
     # The ingestion job runs continuously; `--trigger once` is its catch-up mode.
     jobs.ingest_main([*argv, "--trigger", "once"])
     assert _count(spark, schema, "bronze_ad_events") == generated.total_lines
+    assert _count(spark, schema, "gold_serving_status") == 4  # one row per advertiser
 
     jobs.silver_main(argv)
     silver_rows = _count(spark, schema, "silver_ad_events")
