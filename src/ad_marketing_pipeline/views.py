@@ -87,12 +87,6 @@ def event_type_views_sql(config: PipelineConfig) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _period_start_sql(moment: str, config: PipelineConfig) -> str:
-    zone = sql_string(config.budget.timezone)
-    unit = sql_string(config.budget.period.upper())
-    return f"to_utc_timestamp(date_trunc({unit}, from_utc_timestamp({moment}, {zone})), {zone})"
-
-
 def gold_views_sql(config: PipelineConfig) -> dict[str, str]:
     """The Gold views over gold_advertiser_spend: view name -> its DDL, in creation order."""
     spend = config.table("gold_advertiser_spend")
@@ -123,20 +117,15 @@ FROM {spend} GROUP BY advertiser, spend_month""",
         "gold_latest_serving_status": (
             "Per advertiser: may it serve now, as of the newest click or budget observation the "
             "serving stream processed; a new budget period re-opens serving (LatestServingStatus).",
-            f"""WITH as_of AS (
-  SELECT max(latest_event_time) AS as_of,
-    {_period_start_sql("max(latest_event_time)", config)} AS current_period_start
-  FROM {status}
-)
-SELECT s.advertiser, s.advertiser_id, s.latest_hour,
-  CASE WHEN s.period_start = a.current_period_start THEN s.can_serve
-       WHEN s.budget_value IS NULL THEN {no_budget_serves}
-       ELSE s.budget_value > 0 END AS latest_can_serve,
-  s.budget_value,
-  CASE WHEN s.period_start = a.current_period_start THEN s.spend_to_date
+            f"""SELECT advertiser, advertiser_id, latest_hour,
+  CASE WHEN period_start = current_period_start THEN can_serve
+       WHEN budget_value IS NULL THEN {no_budget_serves}
+       ELSE budget_value > 0 END AS latest_can_serve,
+  budget_value,
+  CASE WHEN period_start = current_period_start THEN spend_to_date
        ELSE CAST(0 AS DECIMAL(18, 6)) END AS spend_to_date,
-  a.current_period_start, a.as_of
-FROM {status} s CROSS JOIN as_of a""",
+  current_period_start, as_of
+FROM {status}""",
         ),
         "gold_latest_changed_budgets": (
             "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",

@@ -111,15 +111,18 @@ def test_each_click_counts_once_names_move_stand_ins_and_a_replayed_batch_change
     table = config.table("gold_serving_status")
     assert spark.table(table).agg({"serving_batch_id": "max"}).first()[0] == 2  # type: ignore[index]
 
-    # A crash after the last batch's write, before its commit: the batch runs again on restart
-    # and Delta skips its write (the same stream's txnAppId and batch id).
+    # A crash after batch 2's write, before its commit: forget its commit (and the batch that
+    # only moved the watermark after it), and the restart runs batch 2 again; Delta and the
+    # writer skip its write (the same stream and batch id).
     versions = spark.sql(f"DESCRIBE HISTORY {table}").count()
     before = status(spark, config).collect()
-    commits = tmp_path / "checkpoints" / "serving" / "commits"
-    for commit in commits.iterdir():  # batch 2's commit and later ones, with their checksums
-        batch = commit.name.removeprefix(".").removesuffix(".crc")
-        if batch.isdigit() and int(batch) >= 2:
-            commit.unlink()
+    checkpoint = tmp_path / "checkpoints" / "serving"
+    commits = checkpoint / "commits"
+    for log, first_forgotten in ((commits, 2), (checkpoint / "offsets", 3)):
+        for entry in log.iterdir():  # with their checksum files
+            batch = entry.name.removeprefix(".").removesuffix(".crc")
+            if batch.isdigit() and int(batch) >= first_forgotten:
+                entry.unlink()
     run_serving(spark, config)
     assert (commits / "2").exists(), "batch 2 should have run again"
     assert spark.sql(f"DESCRIBE HISTORY {table}").count() == versions

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.gold.layer import ADVERTISERS_DDL, NameUpdate
+from ad_marketing_pipeline.gold.layer import ADVERTISERS_DDL
 from ad_marketing_pipeline.gold.serving import (
     ServingState,
     batch_partials,
@@ -38,6 +38,7 @@ from ad_marketing_pipeline.gold.serving import (
 )
 from ad_marketing_pipeline.gold.spend import learn_names
 from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
+from ad_marketing_pipeline.io import upsert_by_keys
 from ad_marketing_pipeline.ops import is_spark_connect
 
 
@@ -134,9 +135,8 @@ class ServingWriter:
         ]
         learned, stand_ins = learn_names(self.known_names, seen)
         if learned:
-            names = sorted({**self.known_names, **learned}.items())
-            frame = spark.createDataFrame(names, ADVERTISERS_DDL)
-            NameUpdate(frame, learned, stand_ins).save(names_table)
+            updates = spark.createDataFrame(sorted(learned.items()), ADVERTISERS_DDL)
+            upsert_by_keys(updates, names_table, ["advertiser_id"])
             self.known_names.update(learned)
         current = {key: state_of(row, self.known_names) for key, row in self.current.items()}
         changed, removed = fold_batch(
@@ -154,6 +154,12 @@ class ServingWriter:
         rows = {key: row for key, row in self.current.items() if key not in removed}
         policy = self.config.budget
         rows.update({key: status_row(state, policy, stamp) for key, state in changed.items()})
+        now = {
+            # The newest event's period is the newest period: period_start grows with time.
+            "as_of": max(row["latest_event_time"] for row in rows.values()),
+            "current_period_start": max(row["period_start"] for row in rows.values()),
+        }
+        rows = {key: {**row, **now} for key, row in rows.items()}
         (
             spark.createDataFrame([rows[key] for key in sorted(rows)], SERVING_STATUS_SCHEMA)
             .writeTo(status_table)

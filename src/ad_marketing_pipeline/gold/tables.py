@@ -75,6 +75,8 @@ SERVING_STATUS_SCHEMA = StructType(
         column("latest_hour", TimestampType(), "hour of the newest click or budget observation"),
         column("latest_event_time", TimestampType(), "newest click or budget observation"),
         column("can_serve", BooleanType(), "spend_to_date < budget_value (policy if no budget)"),
+        column("as_of", TimestampType(), "newest latest_event_time of all rows: 'now'"),
+        column("current_period_start", TimestampType(), "budget period of as_of"),
         column("serving_query_id", StringType(), "id of the serving stream that wrote the row"),
         column("serving_batch_id", LongType(), "its micro-batch that last changed the row"),
         column("updated_at", TimestampType(), "when that micro-batch wrote it"),
