@@ -1,10 +1,11 @@
 # Databricks notebook source
 # MAGIC %md
-# MAGIC # Start streaming ingestion: Event Hubs -> Bronze
-# MAGIC Starts the source -> `bronze_ad_events` stream. With `trigger` = `continuous` it runs a
-# MAGIC micro-batch every `trigger.processing_time` until the notebook is stopped (this needs classic
-# MAGIC compute: serverless runs streams only with availableNow); with `once` it ingests what is
-# MAGIC available and stops.
+# MAGIC # Start streaming ingestion: Event Hubs -> Bronze, and the serving status
+# MAGIC Starts the source -> `bronze_ad_events` stream and, beside it, the serving stream (source ->
+# MAGIC `gold_serving_status`, the `can_serve` ad servers read). With `trigger` = `continuous` each
+# MAGIC runs a micro-batch every `trigger.processing_time` until the notebook is stopped (this needs
+# MAGIC classic compute: serverless runs streams only with availableNow); with `once` they ingest
+# MAGIC what is available and stop.
 
 # COMMAND ----------
 
@@ -36,4 +37,4 @@ runtime = notebook_runtime(spark, dbutils.secrets, widgets)
 from ad_marketing_pipeline.entrypoints import run_layers
 from ad_marketing_pipeline.io import stream_trigger
 
-run_layers(runtime, ["bronze"], stream_trigger(runtime.config.trigger, trigger_mode))
+run_layers(runtime, ["bronze", "serving"], stream_trigger(runtime.config.trigger, trigger_mode))
