@@ -87,14 +87,21 @@ def source_time() -> Column:
     return F.coalesce(F.col("source_timestamp"), F.col("file_modification_time"))
 
 
+def source_records(runtime: Runtime) -> DataFrame:
+    """The configured source as a stream (Bronze and the serving stream each read it); a local
+    landing folder is created first, as a file stream needs it to exist."""
+    config = runtime.config
+    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
+        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
+    return read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
+
+
 def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> bronze_ad_events stream."""
     config = runtime.config
     ensure_tables(runtime, [BRONZE_EVENTS])
     table = config.table("bronze_events")
-    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
-        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
-    records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
+    records = source_records(runtime)
     query_name = source_query_name(config)
     query = append_to_table(
         observe_batch(records.transform(to_bronze), source_time()),
@@ -226,9 +233,7 @@ def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     gold/serving_layer.py)."""
     config = runtime.config
     ensure_tables(runtime, [*LAYER_TABLES["gold"]])
-    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
-        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
-    records = read_source(runtime.spark, config, on_databricks=runtime.on_databricks)
+    records = source_records(runtime)
     validated = (
         observe_batch(records.transform(to_bronze), source_time())
         .transform(parse_payloads)
