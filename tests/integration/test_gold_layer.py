@@ -106,6 +106,9 @@ def test_incremental_runs_with_late_data_equal_a_full_refresh(
     run_pipeline(spark, config, full_refresh=True)
 
     assert_gold_equals(spark, config, incremental)
+    detail = spark.sql(f"DESCRIBE DETAIL {config.table('gold_advertiser_spend')}").first()
+    assert detail is not None
+    assert list(detail["clusteringColumns"]) == ["advertiser", "window_start"]  # kept
 
 
 @pytest.mark.slow
