@@ -434,10 +434,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     trigger = stream_trigger(runtime.config.trigger, args.trigger)
     if trigger.continuous:
-        console.print(
-            f"running {', '.join(args.layers)} every {trigger.processing_time}; "
-            "Ctrl-C stops cleanly"
-        )
+        others = [layer for layer in args.layers if layer != "serving"]
+        every = [f"{', '.join(others)} every {trigger.processing_time}"] if others else []
+        if "serving" in args.layers:
+            every.append(f"serving every {runtime.config.serving.processing_time}")
+        console.print(f"running {'; '.join(every)}; Ctrl-C stops cleanly")
     run_layers(
         runtime,
         args.layers,

@@ -203,9 +203,14 @@ class TriggerConfig(_Frozen):
     @field_validator("processing_time")
     @classmethod
     def _interval(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+\s+(milliseconds?|seconds?|minutes?|hours?)", value.strip()):
-            raise ValueError("expected an interval such as '10 seconds' or '1 minute'")
-        return value.strip()
+        return checked_interval(value)
+
+
+def checked_interval(value: str) -> str:
+    """A Spark processing-time interval ('10 seconds', '1 minute'), stripped."""
+    if not re.fullmatch(r"\d+\s+(milliseconds?|seconds?|minutes?|hours?)", value.strip()):
+        raise ValueError("expected an interval such as '10 seconds' or '1 minute'")
+    return value.strip()
 
 
 class BudgetPolicy(_Frozen):
@@ -294,6 +299,17 @@ class ServingConfig(_Frozen):
         "the stream's first start (Spark keeps it in the checkpoint). One keeps its "
         "micro-batches short; raise it when one task cannot keep up with the click rate",
     )
+    processing_time: str = Field(
+        default="1 second",
+        description="its micro-batch interval in continuous runs, whatever trigger.processing_time "
+        "says for the other layers: can_serve is as fresh as this stream's batches (a batch "
+        "longer than the interval is followed by the next at once)",
+    )
+
+    @field_validator("processing_time")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        return checked_interval(value)
 
 
 class SparkSettings(_Frozen):

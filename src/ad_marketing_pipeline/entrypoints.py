@@ -33,6 +33,7 @@ from ad_marketing_pipeline.io import (
     StreamTrigger,
     append_once,
     append_to_table,
+    local_frame,
     read_table_stream,
 )
 from ad_marketing_pipeline.ops import is_spark_connect, observe_batch, recording_progress
@@ -174,7 +175,8 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
                 .collect()
             }
             input_rows, valid_rows = int(counts["input_rows"]), int(counts["valid_rows"])
-            quality_row = spark.createDataFrame(
+            quality_row = local_frame(
+                spark,
                 [
                     (
                         "silver",
@@ -230,8 +232,11 @@ def start_gold(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
 def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> gold_serving_status stream: valid clicks and budget observations,
     read from the source itself, folded into each advertiser's serving status (see
-    gold/serving_layer.py)."""
+    gold/serving_layer.py). In a continuous run it keeps its own interval
+    (`serving.processing_time`), however often the other layers run."""
     config = runtime.config
+    if trigger.continuous:
+        trigger = StreamTrigger(config.serving.processing_time)
     ensure_tables(runtime, [*LAYER_TABLES["gold"]])
     records = source_records(runtime)
     validated = (

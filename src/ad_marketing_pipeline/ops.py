@@ -32,6 +32,7 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.io import local_frame
 from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
 
 BATCH_METRIC = "ops_batch"
@@ -168,7 +169,7 @@ class ProgressRecorder(StreamingQueryListener):
 
 def append_progress_rows(spark: SparkSession, rows: Sequence[ProgressRow], table: str) -> None:
     if rows:
-        spark.createDataFrame(list(rows), STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
+        local_frame(spark, rows, STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
             "append"
         ).saveAsTable(table)
 

@@ -23,6 +23,7 @@ from functools import reduce
 
 from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, DecimalType, StringType, TimestampType
 
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.gold.facts import (
@@ -48,9 +49,13 @@ from ad_marketing_pipeline.gold.tables import (
     ADVERTISER_SPEND_SCHEMA,
     CONVERSION_FACTS_SCHEMA,
 )
-from ad_marketing_pipeline.io import replace_keys, upsert_by_keys
+from ad_marketing_pipeline.io import local_frame, replace_keys, schema_of, upsert_by_keys
 
-CARRIED_BUDGETS_DDL = "advertiser string, carried_budget_value decimal(18,6)"
+CARRIED_BUDGETS = schema_of(advertiser=StringType(), carried_budget_value=DecimalType(18, 6))
+EVENT_IDS = schema_of(event_id=StringType())
+CONVERSION_IDS = schema_of(conversion_id=StringType())
+STAND_IN_NAMES = schema_of(advertiser=StringType(), advertiser_name=StringType())
+SCOPE_STARTS = schema_of(advertiser=StringType(), scope_start=TimestampType())
 SPEND_KEYS = ("advertiser", "window_start")
 
 
@@ -104,7 +109,7 @@ def _find_clicks(silver: DataFrame, click_ids: set[str], not_before: datetime) -
     clicks = of_type(silver, "ad_click").select(*_CLICK_COLUMNS)
 
     def lookup(frame: DataFrame, ids: set[str]) -> list[Row]:
-        wanted = spark.createDataFrame([(i,) for i in sorted(ids)], "event_id string")
+        wanted = local_frame(spark, [(i,) for i in sorted(ids)], EVENT_IDS)
         return frame.join(F.broadcast(wanted), "event_id", "left_semi").collect()
 
     found: list[Row] = []
@@ -114,7 +119,7 @@ def _find_clicks(silver: DataFrame, click_ids: set[str], not_before: datetime) -
     missing = click_ids - {row["event_id"] for row in found}
     if missing:
         found += lookup(clicks, missing)
-    return spark.createDataFrame(found, clicks.schema)
+    return local_frame(spark, found, clicks.schema)
 
 
 def _credited_since(silver: DataFrame, since: datetime) -> DataFrame:
@@ -171,7 +176,7 @@ def _all_spend_hours(silver: DataFrame, config: PipelineConfig) -> DataFrame:
     observations = spend_observations(
         clicks, credited_refunds(refunds, clicks), of_type(silver, "budget_update")
     )
-    no_carried = silver.sparkSession.createDataFrame([], CARRIED_BUDGETS_DDL)
+    no_carried = local_frame(silver.sparkSession, [], CARRIED_BUDGETS)
     return observations.select(*OBSERVATION_COLUMNS).transform(
         advertiser_spend_hours(config.budget, no_carried)
     )
@@ -226,9 +231,7 @@ def refresh_spend(
     existing = spark.table(table)
     stand_ins = []
     if renamed:
-        stand_in_names = spark.createDataFrame(
-            sorted(renamed.items()), "advertiser string, advertiser_name string"
-        )
+        stand_in_names = local_frame(spark, sorted(renamed.items()), STAND_IN_NAMES)
         stand_ins = (
             existing.join(F.broadcast(stand_in_names), "advertiser")
             .groupBy("advertiser", "advertiser_name")
@@ -238,11 +241,7 @@ def refresh_spend(
     scope_starts = _spend_scope(changed, silver, types, config, stand_ins)
     if not scope_starts:
         return
-    scope = F.broadcast(
-        spark.createDataFrame(
-            sorted(scope_starts.items()), "advertiser string, scope_start timestamp"
-        )
-    )
+    scope = F.broadcast(local_frame(spark, sorted(scope_starts.items()), SCOPE_STARTS))
     since = min(scope_starts.values())
     recent = silver.filter(F.col("event_time") >= since)
     observations = spend_observations(
@@ -290,7 +289,7 @@ def _facts_of(
     if conversions_at is not None:
         spark = silver.sparkSession
         ids = F.broadcast(
-            spark.createDataFrame([(i,) for i in sorted(conversions_at)], "conversion_id string")
+            local_frame(spark, [(i,) for i in sorted(conversions_at)], CONVERSION_IDS)
         )
         since, until = min(conversions_at.values()), max(conversions_at.values())
         # A cancellation comes after its conversion; a credited click within the lookback before.
@@ -358,12 +357,17 @@ def _performance_of(
         facts = facts.filter(F.col("conversion_date").between(first_day, last_day))
     rows = ad_performance(clicks, impressions, facts, zone=zone)
     if keys is not None:
-        wanted = silver.sparkSession.createDataFrame(keys, PERFORMANCE_KEYS_DDL)
+        wanted = local_frame(silver.sparkSession, keys, PERFORMANCE_KEYS_SCHEMA)
         rows = rows.join(F.broadcast(wanted), list(PERFORMANCE_KEYS), "left_semi")
     return rows.select(*AD_PERFORMANCE_SCHEMA.fieldNames())
 
 
-PERFORMANCE_KEYS_DDL = "performance_date date, source string, platform string, campaign_id string"
+PERFORMANCE_KEYS_SCHEMA = schema_of(
+    performance_date=DateType(),
+    source=StringType(),
+    platform=StringType(),
+    campaign_id=StringType(),
+)
 
 
 def refresh_facts(
@@ -401,7 +405,7 @@ def refresh_facts(
             conversions_at.setdefault(row["conversion_id"], row["converted_at"])
     if conversions_at:
         ids = F.broadcast(
-            spark.createDataFrame([(i,) for i in sorted(conversions_at)], "conversion_id string")
+            local_frame(spark, [(i,) for i in sorted(conversions_at)], CONVERSION_IDS)
         )
         old = existing_facts.join(ids, "conversion_id", "left_semi")
         keys.update(conversion_keys(old).collect())
@@ -417,7 +421,7 @@ def refresh_facts(
         return
     key_rows = sorted(keys)
     performance = _performance_of(silver, spark.table(facts_table), key_rows, config)
-    affected = spark.createDataFrame(key_rows, PERFORMANCE_KEYS_DDL)
+    affected = local_frame(spark, key_rows, PERFORMANCE_KEYS_SCHEMA)
     replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
 
 
@@ -441,7 +445,7 @@ class NameUpdate:
         leave the stand-ins where they are."""
         if self.learned:
             spark = self.names.sparkSession
-            updates = spark.createDataFrame(sorted(self.learned.items()), ADVERTISERS_DDL)
+            updates = local_frame(spark, sorted(self.learned.items()), ADVERTISERS)
             upsert_by_keys(updates, table, ["advertiser_id"])
 
 
@@ -452,11 +456,11 @@ def names_after(events: DataFrame, table: str) -> NameUpdate:
     known = {row["advertiser_id"]: row["advertiser_name"] for row in spark.table(table).collect()}
     seen = advertiser_names(events).collect()
     learned, stand_ins = learn_names(known, [(row[0], row[1]) for row in seen])
-    names = spark.createDataFrame(sorted({**known, **learned}.items()), ADVERTISERS_DDL)
+    names = local_frame(spark, sorted({**known, **learned}.items()), ADVERTISERS)
     return NameUpdate(names, learned, stand_ins)
 
 
-ADVERTISERS_DDL = "advertiser_id string, advertiser_name string"
+ADVERTISERS = schema_of(advertiser_id=StringType(), advertiser_name=StringType())
 
 
 def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
@@ -465,7 +469,7 @@ def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame |
     if changed is None:
         overwrite_table(advertiser_names(silver), names_table, ["advertiser_id", "advertiser_name"])
         spark = silver.sparkSession
-        names = spark.createDataFrame(spark.table(names_table).collect(), ADVERTISERS_DDL)
+        names = local_frame(spark, spark.table(names_table).collect(), ADVERTISERS)
         named_silver = silver.transform(with_advertiser_names(names))
         types = ChangedTypes({})
         refresh_spend(named_silver, config, None, types, {})

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.gold.layer import ADVERTISERS_DDL
+from ad_marketing_pipeline.gold.layer import ADVERTISERS
 from ad_marketing_pipeline.gold.serving import (
     ServingState,
     batch_partials,
@@ -38,7 +38,7 @@ from ad_marketing_pipeline.gold.serving import (
 )
 from ad_marketing_pipeline.gold.spend import learn_names
 from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
-from ad_marketing_pipeline.io import upsert_by_keys
+from ad_marketing_pipeline.io import local_frame, upsert_by_keys
 from ad_marketing_pipeline.ops import is_spark_connect
 
 
@@ -135,7 +135,7 @@ class ServingWriter:
         ]
         learned, stand_ins = learn_names(self.known_names, seen)
         if learned:
-            updates = spark.createDataFrame(sorted(learned.items()), ADVERTISERS_DDL)
+            updates = local_frame(spark, sorted(learned.items()), ADVERTISERS)
             upsert_by_keys(updates, names_table, ["advertiser_id"])
             self.known_names.update(learned)
         current = {key: state_of(row, self.known_names) for key, row in self.current.items()}
@@ -161,7 +161,8 @@ class ServingWriter:
         }
         rows = {key: {**row, **now} for key, row in rows.items()}
         (
-            spark.createDataFrame([rows[key] for key in sorted(rows)], SERVING_STATUS_SCHEMA)
+            local_frame(spark, [rows[key] for key in sorted(rows)], SERVING_STATUS_SCHEMA)
+            .coalesce(1)  # one small file: one write task, and one file for readers to open
             .writeTo(status_table)
             .option("txnAppId", f"{status_table}/serving/{query_id}")
             .option("txnVersion", batch_id)
