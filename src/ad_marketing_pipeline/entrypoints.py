@@ -23,7 +23,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from ad_marketing_pipeline.attribution.layer import refresh_attribution, start_attribution
 from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_TABLES
 from ad_marketing_pipeline.bronze import to_bronze
-from ad_marketing_pipeline.config import FilesSource
+from ad_marketing_pipeline.config import FilesSource, ServingConfig
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
 from ad_marketing_pipeline.gold.serving import serving_events, with_spend_counted_once
@@ -229,14 +229,19 @@ def start_gold(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     return trigger.apply(writer).start()
 
 
+def serving_trigger(trigger: StreamTrigger, serving: ServingConfig) -> StreamTrigger:
+    """The serving stream's trigger in a run with `trigger`: its own interval when the run is
+    continuous (can_serve is as fresh as its batches), availableNow when the run is once."""
+    return StreamTrigger(serving.processing_time) if trigger.continuous else trigger
+
+
 def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     """Start the source -> gold_serving_status stream: valid clicks and budget observations,
     read from the source itself, folded into each advertiser's serving status (see
     gold/serving_layer.py). In a continuous run it keeps its own interval
     (`serving.processing_time`), however often the other layers run."""
     config = runtime.config
-    if trigger.continuous:
-        trigger = StreamTrigger(config.serving.processing_time)
+    trigger = serving_trigger(trigger, config.serving)
     ensure_tables(runtime, [*LAYER_TABLES["gold"]])
     records = source_records(runtime)
     validated = (

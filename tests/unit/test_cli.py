@@ -9,7 +9,9 @@ import pytest
 
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.cli import build_parser, config_from_args, main
-from ad_marketing_pipeline.config import LOCAL_KAFKA_BOOTSTRAP, KafkaSource
+from ad_marketing_pipeline.config import LOCAL_KAFKA_BOOTSTRAP, KafkaSource, ServingConfig
+from ad_marketing_pipeline.entrypoints import serving_trigger
+from ad_marketing_pipeline.io import StreamTrigger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("generate", "run", "sql", "demo", "provision", "status", "config", "kafka-broker")
@@ -162,3 +164,9 @@ def test_generate_rate_is_for_sending_only(
     assert main(["generate", "--out", str(tmp_path), "--events", "5", "--rate", "10"]) == 2
     assert "--rate needs --to kafka or --to eventhubs" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_the_serving_stream_keeps_its_own_interval_in_a_continuous_run() -> None:
+    serving = ServingConfig(processing_time="2 seconds")
+    assert serving_trigger(StreamTrigger("1 minute"), serving) == StreamTrigger("2 seconds")
+    assert serving_trigger(StreamTrigger(), serving) == StreamTrigger()  # once: availableNow

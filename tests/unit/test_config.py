@@ -126,6 +126,7 @@ def test_override_values_are_typed(tmp_path: Path) -> None:
             "required",
         ),
         ("schema: s\nbudget: {timezone: Mars/Olympus}\n", "budget.timezone", "IANA time zone"),
+        ("schema: s\nserving: {processing_time: often}\n", "serving.processing_time", "interval"),
     ],
 )
 def test_bad_configuration_names_key_value_and_what_is_allowed(
