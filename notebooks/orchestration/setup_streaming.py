@@ -2,10 +2,11 @@
 # MAGIC %md
 # MAGIC # Start streaming ingestion: Event Hubs -> Bronze, and the serving status
 # MAGIC Starts the source -> `bronze_ad_events` stream and, beside it, the serving stream (source ->
-# MAGIC `gold_serving_status`, the `can_serve` ad servers read). With `trigger` = `continuous` each
-# MAGIC runs a micro-batch every `trigger.processing_time` until the notebook is stopped (this needs
-# MAGIC classic compute: serverless runs streams only with availableNow); with `once` they ingest
-# MAGIC what is available and stop.
+# MAGIC `gold_serving_status`, the `can_serve` ad servers read). With `trigger` = `continuous`
+# MAGIC Bronze runs a micro-batch every `trigger.processing_time` and the serving stream every
+# MAGIC `serving.processing_time` until the notebook is stopped (this needs classic compute:
+# MAGIC serverless runs streams only with availableNow); with `once` they ingest what is
+# MAGIC available and stop.
 
 # COMMAND ----------
 

@@ -193,7 +193,12 @@ class TriggerConfig(_Frozen):
     """`available_now` processes what is there and stops (schedules); `processing_time` runs on."""
 
     mode: Literal["available_now", "processing_time"] = "available_now"
-    processing_time: str = "10 seconds"
+    processing_time: str = Field(
+        default="1 minute",
+        description="micro-batch interval of continuous runs (the serving stream has its own, "
+        "serving.processing_time): Silver and Gold cost seconds per micro-batch whatever its "
+        "size, so batching every minute leaves the CPU to the serving stream",
+    )
     max_files_per_batch: PositiveInt = Field(
         default=1000,
         description="most Delta files one micro-batch of a table-to-table stream (Silver, Gold, "
