@@ -161,10 +161,10 @@ def _arrow_value(value: Any, data_type: DataType) -> Any:
     """A Python value as pyarrow takes it for `data_type`: structs as dicts (from a Row, a
     tuple or a mapping), maps as (key, value) pairs, naive timestamps as the local time they
     stand for (as Spark's own conversion reads them)."""
-    converted = value
     if value is None:
-        converted = None
-    elif isinstance(data_type, StructType):
+        return None
+    converted = value
+    if isinstance(data_type, StructType):
         fields = data_type.fields
         items = [value.get(f.name) for f in fields] if isinstance(value, Mapping) else list(value)
         converted = {
@@ -193,7 +193,7 @@ def local_frame(
     """A small DataFrame of rows held by the driver (tuples, Rows or dicts), sent to Spark as
     one Arrow table. Spark's createDataFrame of a Python list becomes a Python RDD instead:
     every job that reads it then waits for a Python worker, about half a second each on a small
-    machine, which dominated the serving stream's and Gold's micro-batches."""
+    machine: a second of each serving micro-batch, and many seconds of Gold's."""
     records = [_arrow_value(row, schema) for row in rows]
     table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
     return spark.createDataFrame(table, schema=schema)

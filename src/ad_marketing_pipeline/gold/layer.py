@@ -16,12 +16,12 @@ MERGE on the table's keys that gives the same rows when a batch is re-run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DecimalType, StringType, TimestampType
 
@@ -443,10 +443,15 @@ class NameUpdate:
         """Write the learned names. Called after the writes that move the stand-ins: were the
         names saved first and the batch then re-run after a crash, it would learn nothing and
         leave the stand-ins where they are."""
-        if self.learned:
-            spark = self.names.sparkSession
-            updates = local_frame(spark, sorted(self.learned.items()), ADVERTISERS)
-            upsert_by_keys(updates, table, ["advertiser_id"])
+        save_names(self.names.sparkSession, self.learned, table)
+
+
+def save_names(spark: SparkSession, learned: Mapping[str, str], table: str) -> None:
+    """Upsert advertiser id -> name pairs into a names table (advertiser_id, advertiser_name):
+    Gold's gold_advertisers and the serving stream's gold_serving_advertisers."""
+    if learned:
+        updates = local_frame(spark, sorted(learned.items()), ADVERTISERS)
+        upsert_by_keys(updates, table, ["advertiser_id"])
 
 
 def names_after(events: DataFrame, table: str) -> NameUpdate:

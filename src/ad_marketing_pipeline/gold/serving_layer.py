@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.gold.layer import ADVERTISERS
+from ad_marketing_pipeline.gold.layer import save_names
 from ad_marketing_pipeline.gold.serving import (
     ServingState,
     batch_partials,
@@ -38,7 +38,7 @@ from ad_marketing_pipeline.gold.serving import (
 )
 from ad_marketing_pipeline.gold.spend import learn_names
 from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
-from ad_marketing_pipeline.io import local_frame, upsert_by_keys
+from ad_marketing_pipeline.io import local_frame
 from ad_marketing_pipeline.ops import is_spark_connect
 
 
@@ -134,10 +134,8 @@ class ServingWriter:
             if row["advertiser"] is not None and row["advertiser_id"] is not None
         ]
         learned, stand_ins = learn_names(self.known_names, seen)
-        if learned:
-            updates = local_frame(spark, sorted(learned.items()), ADVERTISERS)
-            upsert_by_keys(updates, names_table, ["advertiser_id"])
-            self.known_names.update(learned)
+        save_names(spark, learned, names_table)
+        self.known_names.update(learned)
         current = {key: state_of(row, self.known_names) for key, row in self.current.items()}
         changed, removed = fold_batch(
             current,
