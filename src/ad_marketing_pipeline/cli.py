@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,8 @@ from ad_marketing_pipeline.config import (
     PipelineConfig,
     load_config,
     redacted_dump,
+    scrub,
+    secret_values,
 )
 from ad_marketing_pipeline.demo import DemoSummary, run_demo
 from ad_marketing_pipeline.entrypoints import (
@@ -624,17 +627,41 @@ def _progress() -> Progress:
     )
 
 
+def known_secrets(args: argparse.Namespace) -> set[str]:
+    """The secrets of this command's configuration (resolved from the environment as the
+    commands do), to mask in what it prints about an error; none when the configuration itself
+    is invalid (its error shows no secret) or the command has none."""
+    if not hasattr(args, "overrides"):
+        return set()
+    try:
+        config = config_from_args(args)
+    except PipelineError:
+        return set()
+    try:
+        return secret_values(with_source_secrets(config, environ=os.environ, secret_reader=None))
+    except PipelineError:  # a missing secret: the configuration's own are still known
+        return secret_values(config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script `ad-pipeline`."""
+    """Console script `ad-pipeline`. Errors are printed with the configuration's secrets (and
+    any secret-looking `key=value`) masked: a failure of Spark or of a client library may quote
+    a JAAS line or a connection string."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except PipelineError as error:
-        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        message = scrub(str(error), known_secrets(args))
+        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("stopped")
         return 130
+    except Exception as error:
+        # What Python would print for an uncaught exception (and its exit code), masked.
+        text = scrub("".join(traceback.format_exception(error)), known_secrets(args))
+        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        return 1
 
 
 if __name__ == "__main__":

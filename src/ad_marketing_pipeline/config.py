@@ -8,10 +8,12 @@ configuration raises `ConfigError` naming the key, the bad value and what is all
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -33,7 +35,6 @@ from ad_marketing_pipeline.errors import ConfigError
 ENV_PREFIX = "AD_PIPELINE__"
 CONF_DIR_VARIABLE = "AD_PIPELINE_CONF_DIR"
 _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_SECRET_KEY_WORDS = ("password", "secret", "connection_string", "token")
 
 Identifier = Annotated[str, Field(pattern=_IDENTIFIER)]
 
@@ -405,18 +406,37 @@ def _set_dotted(data: dict[str, Any], dotted_key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """What PyYAML found wrong and where, without the snippet of the text it quotes (the line
+    may hold a secret)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        what = ", ".join(part for part in (error.context, error.problem) if part)
+        return f"{what} (line {mark.line + 1}, column {mark.column + 1})"
+    return type(error).__name__
+
+
 def _parse_scalar(key: str, text: str) -> Any:
     try:
         return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        raise ConfigError(f"{key}: value {text!r} is not a valid YAML scalar") from None
+    except yaml.YAMLError as error:
+        # The value is not repeated: it may be a secret (the user has it at hand anyway).
+        raise ConfigError(
+            f"{key}: the value is not a valid YAML scalar: {_yaml_problem(error)}; quote it"
+        ) from None
 
 
 def parse_override(assignment: str) -> tuple[str, Any]:
     """`key.path=value` as (key path, YAML-typed value)."""
     key, separator, text = assignment.partition("=")
     if not separator or not key.strip():
-        raise ConfigError(f"override {assignment!r} must look like section.key=value")
+        # Only the leading key-like part is shown: what follows may be a value (a secret).
+        shown = re.match(r"[\w.-]*", assignment.strip())
+        start = shown.group() if shown else ""
+        raise ConfigError(
+            f"override {start!r}{'...' if start != assignment.strip() else ''} must look like "
+            "section.key=value"
+        )
     return key.strip(), _parse_scalar(key.strip(), text)
 
 
@@ -440,12 +460,170 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(error)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}")
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets: which keys hold one, and keeping them out of errors and printed configuration
+# ---------------------------------------------------------------------------------------------
+
+MASK = "**********"  # what pydantic prints for a SecretStr
+# Words that make a key's value a secret, found anywhere in the key and in any case. Spark's
+# redaction settings (spark.py) use them too, so the syntax is what Python's `re` and Java's
+# regex both read.
+_SECRET_WORDS = (
+    r"pass(?:word|wd|phrase)|pwd|secret|token|credential|jaas|bearer|authorization"
+    r"|connection[._-]?string|shared[._-]?access|(?<![a-z])sas(?![a-z])|(?<![a-z])sig(?![a-z])"
+    r"|(?:api|access|account|private|keystore)[._-]?key|auth[._-]?header|user[._-]?info"
+)
+SECRET_KEY_PATTERN = f"(?i)(?:{_SECRET_WORDS})"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+# A secret-looking key with its value inside free text: `password="..."` (JAAS),
+# `SharedAccessKey=...` (connection strings), `'client_secret': '...'` (a printed mapping),
+# `kafka.ssl.keystore.password -> ...` (a Scala map in a Spark plan). The key goes too; a
+# value already masked (`*****`) is left as it is.
+SECRET_TEXT_PATTERN = (
+    rf"(?i)(?:{_SECRET_WORDS})[\w.$-]*(?:"
+    rf"\s*=\s*(?!\*)(?:{_QUOTED}|'[^']*'|[^\s;,&)\"']+)"
+    rf"|['\"]\s*:\s*(?:{_QUOTED}|'(?:[^'\\]|\\.)*')"
+    rf"|\s*->\s*(?!\*)(?:{_QUOTED}|[^,)\"])*)"
+)
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a setting called `name` (or any key path or text holding such a name) holds a
+    secret: password, token, JAAS config, connection string, SAS, account key, ..."""
+    return re.search(SECRET_KEY_PATTERN, name) is not None
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with each of `secrets` (as written, JSON- or repr-escaped) and every
+    secret-looking `key=value` masked: for error text that may quote anything."""
+    variants = {form for secret in secrets if secret for form in _written_forms(secret)}
+    for variant in sorted(variants, key=len, reverse=True):
+        text = text.replace(variant, MASK)
+    return re.sub(SECRET_TEXT_PATTERN, MASK, text)
+
+
+def _holds_secret(text: str) -> bool:
+    """Whether `text` holds a secret-looking `key=value` (a JAAS line, a connection string)."""
+    return re.search(SECRET_TEXT_PATTERN, text) is not None
+
+
+def _written_forms(secret: str) -> set[str]:
+    return {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]}
+
+
+def _masked(value: Any) -> Any:
+    """`value` with the values of secret-looking keys, at any depth, and secret-looking strings
+    masked."""
+    if isinstance(value, Mapping):
+        return {k: MASK if is_secret_key(str(k)) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    if isinstance(value, str) and _holds_secret(value):
+        return MASK
+    return value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _secrets_in(value: Any) -> Iterator[str]:
+    """The strings under secret-looking keys in plain data, and secret-looking strings."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(item) if is_secret_key(str(key)) else _secrets_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _secrets_in(item)
+    elif isinstance(value, str) and _holds_secret(value):
+        yield value
+
+
+def secret_values(model: BaseModel) -> set[str]:
+    """Every secret a configuration holds: its `SecretStr` values, and the values of
+    secret-looking keys in its free-form maps (`source.options`, `spark.conf`)."""
+    found: set[str] = set()
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            found.add(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            found |= secret_values(value)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    found |= secret_values(item)
+        elif isinstance(value, Mapping):
+            found.update(_secrets_in(value))
+    return found - {""}
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation allows, with `Annotated` and unions unwrapped."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _members(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _is_tag(model: type[BaseModel], part: int | str) -> bool:
+    """Whether `part` is `model`'s tag in a discriminated union (its `kind` or `mode`)."""
+    return any(
+        get_origin(field.annotation) is Literal and part in get_args(field.annotation)
+        for field in model.model_fields.values()
+    )
+
+
+def _in_free_form_map(location: Sequence[int | str]) -> bool:
+    """Whether pydantic's error `location` lies inside a free-form map of the configuration
+    (`source.options`, `spark.conf`): no model checks the spelling of its keys, so a misspelled
+    secret key there looks like any other."""
+    annotations: list[Any] = [PipelineConfig]
+    for part in location:
+        following: list[Any] = []
+        for annotation in (member for a in annotations for member in _members(a)):
+            origin = get_origin(annotation)
+            if origin is dict or annotation is dict:
+                return True
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                fields = {f.alias or name: f for name, f in annotation.model_fields.items()}
+                field = fields.get(str(part)) or annotation.model_fields.get(str(part))
+                if field is not None:
+                    following.append(field.annotation)
+                elif _is_tag(annotation, part):  # pydantic names the union member it tried
+                    following.append(annotation)
+            elif origin in (list, tuple) and isinstance(part, int):
+                following.extend(get_args(annotation))
+        annotations = following
+    return False
+
+
+def _shown(value: Any) -> str:
+    """`value` as an error may quote it: a mapping by its keys only (a value under a misspelled
+    key may be a secret), strings that look like secrets masked."""
+    if isinstance(value, Mapping):
+        keys = ", ".join(repr(str(key)) for key in value)
+        return f"a mapping with keys {keys}" if keys else "an empty mapping"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(item) for item in value) + "]"
+    return repr(_masked(value))
 
 
 def _child(node: Any, part: int | str) -> tuple[bool, Any]:
@@ -480,27 +658,40 @@ def _input_key_path(data: Any, location: Sequence[int | str]) -> tuple[str, Any,
     return ".".join(parts), node, found
 
 
-def _describe(key: str, value: Any, found: bool) -> str:
+def _describe(key: str, value: Any, found: bool, location: Sequence[int | str]) -> str:
+    """The value at an error's location as the error may show it: never a secret."""
     if not found:
         return "missing"
-    if any(word in key.lower() for word in _SECRET_KEY_WORDS):
-        return "'**********'"
-    return repr(value)
+    if is_secret_key(key):
+        return repr(MASK)
+    if _in_free_form_map(location) and not isinstance(value, Mapping):
+        return f"a value of type {type(value).__name__}, not shown"
+    return _shown(value)
 
 
 def config_error_from(error: ValidationError, data: Mapping[str, Any], origin: str) -> ConfigError:
-    """A `ConfigError` naming each bad key, its value and what is allowed."""
+    """A `ConfigError` naming each bad key, its value and what is allowed. No secret is shown:
+    values of secret-looking keys are masked, an unknown key's value is never shown (it may be
+    a misspelled secret), nor a free-form map's, and a mapping is shown by its keys."""
     lines = []
     for issue in error.errors():
         location = tuple(issue["loc"])
         if issue["type"] in ("union_tag_invalid", "union_tag_not_found"):
             location += (str(issue.get("ctx", {}).get("discriminator", "")).strip("'"),)
         key, value, found = _input_key_path(data, location)
-        message = issue["msg"].removeprefix("Value error, ")
         if issue["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see conf/local.yml for every key)"
-        lines.append(f"  {key or '<top level>'}: {message} (got {_describe(key, value, found)})")
-    return ConfigError(f"invalid configuration from {origin}:\n" + "\n".join(lines))
+            lines.append(
+                f"  {key}: unknown key (check the spelling; see conf/local.yml for every key)"
+            )
+            continue
+        message = issue["msg"].removeprefix("Value error, ")
+        described = _describe(key, value, found, location)
+        lines.append(f"  {key or '<top level>'}: {message} (got {described})")
+    # Should a validator's message quote its input, the secrets given are masked there too
+    # (strings this short would mask ordinary words of the message instead).
+    secrets = {secret for secret in _secrets_in(data) if len(secret) >= 4}
+    text = f"invalid configuration from {origin}:\n" + "\n".join(lines)
+    return ConfigError(scrub(text, secrets))
 
 
 def resolve_conf_file(
@@ -552,6 +743,28 @@ def load_config(
 
 
 def redacted_dump(config: PipelineConfig) -> dict[str, Any]:
-    """The configuration as plain data for printing; secrets show as '**********'."""
+    """The configuration as plain data for printing; secrets show as '**********': `SecretStr`
+    settings, and values of secret-looking keys in free-form maps (`source.options`,
+    `spark.conf`)."""
     dumped: dict[str, Any] = config.model_dump(mode="json", by_alias=True)
-    return dumped
+    return _masked_maps(config, dumped)
+
+
+def _masked_maps(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+    """`dumped` (the JSON dump of `model`) with its free-form maps masked."""
+    shown = dict(dumped)
+    for name, field in type(model).model_fields.items():
+        key = field.serialization_alias or field.alias or name
+        value = getattr(model, name)
+        if key not in shown:
+            continue
+        if isinstance(value, BaseModel):
+            shown[key] = _masked_maps(value, shown[key])
+        elif isinstance(value, Mapping):
+            shown[key] = _masked(shown[key])
+        elif isinstance(value, list | tuple):
+            shown[key] = [
+                _masked_maps(item, dumped_item) if isinstance(item, BaseModel) else dumped_item
+                for item, dumped_item in zip(value, shown[key], strict=True)
+            ]
+    return shown

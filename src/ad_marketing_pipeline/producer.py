@@ -19,6 +19,7 @@ from ad_marketing_pipeline.config import (
 )
 from ad_marketing_pipeline.errors import ConfigError, PipelineError
 from ad_marketing_pipeline.sources.eventhubs import namespace_host
+from ad_marketing_pipeline.sources.kafka import checked_bootstrap_servers
 
 ProgressCallback = Callable[[int], None]
 _PROGRESS_EVERY = 1_000
@@ -46,7 +47,7 @@ def partition_key(line: str) -> str | None:
 def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
     """librdkafka settings: idempotent (retries cannot duplicate or reorder), batched."""
     settings: dict[str, Any] = {
-        "bootstrap.servers": source.bootstrap_servers,
+        "bootstrap.servers": checked_bootstrap_servers(source.bootstrap_servers),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,

@@ -11,12 +11,13 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
-from ad_marketing_pipeline.spark import running_on_databricks
+from ad_marketing_pipeline.spark import REDACTION_CONF, running_on_databricks
 from ad_marketing_pipeline.tables import TableSpec, ensure_table
 from ad_marketing_pipeline.views import ensure_views
 
-# Options Spark shows in plans and UIs are redacted when their names match this.
-REDACTED_OPTIONS = "(?i)url|jaas|password|secret|token|connection"
+# Options Spark shows in plans and UIs are redacted when their names or values match this: the
+# config's secret words (config.SECRET_KEY_PATTERN) and `url`; see spark.REDACTION_CONF.
+REDACTED_OPTIONS = REDACTION_CONF["spark.sql.redaction.options.regex"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ def prepare_runtime(
     """Resolve the source's secrets and make Spark redact secret-bearing options."""
     on_databricks = running_on_databricks(environ)
     spark.conf.set("spark.sql.redaction.options.regex", REDACTED_OPTIONS)
+    # Secret `key=value`s in plan text (a Kafka source's plan lists its options in full).
+    text_regex = "spark.sql.redaction.string.regex"
+    spark.conf.set(text_regex, REDACTION_CONF[text_regex])
     resolved = with_source_secrets(config, environ=environ, secret_reader=secret_reader)
     return Runtime(spark=spark, config=resolved, on_databricks=on_databricks)
 

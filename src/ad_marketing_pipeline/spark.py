@@ -15,7 +15,12 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline.config import PipelineConfig, SparkSettings
+from ad_marketing_pipeline.config import (
+    SECRET_KEY_PATTERN,
+    SECRET_TEXT_PATTERN,
+    PipelineConfig,
+    SparkSettings,
+)
 from ad_marketing_pipeline.errors import SetupError
 from ad_marketing_pipeline.views import ensure_views
 
@@ -24,6 +29,17 @@ log = logging.getLogger(__name__)
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 KAFKA_SOURCE_CLASS = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
+
+# What Spark masks in plans, the UI and event logs, with the config's one list of secret
+# words: a data source option whose key or value matches (`url` is Spark's own default: JDBC
+# URLs hold passwords), a Spark setting whose key or value matches (spark.conf secrets such
+# as an ADLS account key), and secret `key=value`s in plan text (a Kafka source's plan prints
+# its options in full, JAAS line included).
+REDACTION_CONF = {
+    "spark.sql.redaction.options.regex": f"{SECRET_KEY_PATTERN}|url",
+    "spark.redaction.regex": SECRET_KEY_PATTERN,
+    "spark.sql.redaction.string.regex": SECRET_TEXT_PATTERN,
+}
 
 
 def running_on_databricks(environ: Mapping[str, str]) -> bool:
@@ -98,7 +114,7 @@ def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -
     else:
         # No local jar cache: let Spark resolve the same artifacts from Maven itself.
         builder = builder.config("spark.jars.packages", ",".join(maven_coordinates()))
-    for key, value in settings.conf.items():
+    for key, value in {**REDACTION_CONF, **settings.conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(settings.log_level)

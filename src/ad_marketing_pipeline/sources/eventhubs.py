@@ -28,7 +28,15 @@ _OAUTH_CALLBACK = (
 
 
 def namespace_host(namespace: str) -> str:
-    """`my-namespace` -> `my-namespace.servicebus.windows.net`; a host name is kept."""
+    """`my-namespace` -> `my-namespace.servicebus.windows.net`; a host name is kept. A
+    connection string or URL there is an error that does not repeat it (it holds the key)."""
+    if any(mark in namespace for mark in ("=", ";", "/")):
+        raise ConfigError(
+            "source.namespace must be the Event Hubs namespace's name or host name (e.g. "
+            f"my-namespace or my-namespace.{EVENTHUBS_DOMAIN}), not a connection string or URL "
+            "(its value is not shown); a connection string goes in "
+            "source.auth.connection_string, or its environment variable or secret"
+        )
     return namespace if "." in namespace else f"{namespace}.{EVENTHUBS_DOMAIN}"
 
 

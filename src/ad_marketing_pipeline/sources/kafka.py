@@ -21,6 +21,19 @@ def jaas_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def checked_bootstrap_servers(servers: str) -> str:
+    """`host:port[,host:port...]` as given; anything with `=` or `;` (a connection string
+    pasted in the wrong place) is an error that does not repeat it, since the Kafka client's
+    own error would print it, key and all."""
+    if "=" in servers or ";" in servers:
+        raise ConfigError(
+            "source.bootstrap_servers must be host:port pairs separated by commas (its value "
+            "is not shown: it looks like a connection string, which holds a secret; Event Hubs "
+            "takes source.kind: eventhubs with source.auth)"
+        )
+    return servers
+
+
 def reader_options(
     *,
     starting_offsets: str,
@@ -42,7 +55,7 @@ def kafka_options(source: KafkaSource) -> dict[str, str]:
     """Spark Kafka-source options for a Kafka cluster. Holds the SASL password when one is
     configured: pass it to Spark only, never print it."""
     options = {
-        "kafka.bootstrap.servers": source.bootstrap_servers,
+        "kafka.bootstrap.servers": checked_bootstrap_servers(source.bootstrap_servers),
         "kafka.security.protocol": source.security_protocol,
         **reader_options(
             starting_offsets=source.starting_offsets,
