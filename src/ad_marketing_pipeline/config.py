@@ -8,6 +8,7 @@ configuration raises `ConfigError` naming the key, the bad value and what is all
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import types
@@ -495,10 +496,51 @@ SECRET_TEXT_PATTERN = (
 )
 
 
+# The longer of those words, also recognised one typo away (`pasword`, `secrt`, `tokn`): the
+# keys of free-form maps (`source.options`, `spark.conf`) are checked by no model, so such a
+# misspelled key still holds a secret. (Spark's regexes cannot do this.)
+_SECRET_SPELLINGS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "credential",
+    "connectionstring",
+    "sharedaccesskey",
+    "authorization",
+)
+
+
 def is_secret_key(name: str) -> bool:
     """Whether a setting called `name` (or any key path or text holding such a name) holds a
-    secret: password, token, JAAS config, connection string, SAS, account key, ..."""
-    return re.search(SECRET_KEY_PATTERN, name) is not None
+    secret: password, token, JAAS config, connection string, SAS, account key, ..., or a
+    misspelling of the longer of these words."""
+    if re.search(SECRET_KEY_PATTERN, name):
+        return True
+    words = [word for word in re.split(r"[^a-z0-9]+", name.lower()) if word]
+    candidates = words + [first + second for first, second in itertools.pairwise(words)]
+    return any(
+        _one_edit_apart(candidate, spelling)
+        for candidate in candidates
+        for spelling in _SECRET_SPELLINGS
+    )
+
+
+def _one_edit_apart(typed: str, word: str) -> bool:
+    """Whether `typed` is `word` with at most one letter left out, added, changed, or swapped
+    with its neighbour."""
+    if abs(len(typed) - len(word)) > 1:
+        return False
+    same = 0
+    while same < min(len(typed), len(word)) and typed[same] == word[same]:
+        same += 1
+    rest_typed, rest_word = typed[same:], word[same:]
+    return (
+        rest_typed[1:] == rest_word[1:]
+        or rest_typed == rest_word[1:]
+        or rest_typed[1:] == rest_word
+        or (rest_typed[:2] == rest_word[:2][::-1] and rest_typed[2:] == rest_word[2:])
+    )
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

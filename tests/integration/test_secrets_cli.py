@@ -156,7 +156,11 @@ def test_config_prints_no_secret(tmp_path: Path) -> None:
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "PLAIN",
         "sasl_username": "u",
-        "options": {"kafka.sasl.jaas.config": JAAS, "kafka.ssl.keystore.password": SECRET},
+        "options": {
+            "kafka.sasl.jaas.config": JAAS,
+            "kafka.ssl.keystore.password": SECRET,
+            "kafka.ssl.key.pasword": SECRET,  # misspelled
+        },
     }
     conf_file, _ = write_conf(tmp_path, {"source": source, "spark": {"conf": SECRET_SPARK_CONF}})
     finished = run_cli(

@@ -255,6 +255,7 @@ SECRET_OPTIONS = {
     "kafka.ssl.keystore.key": SECRET,
     "kafka.sasl.oauthbearer.client.credentials.client.secret": SECRET,
     "kafka.odd.setting": CONNECTION_STRING,  # an innocent name holding a connection string
+    "kafka.ssl.key.pasword": SECRET,  # misspelled: no model checks these keys
 }
 SECRET_CONF = {
     "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": SECRET,
@@ -265,6 +266,7 @@ SECRET_CONF = {
     "spark.some.api_key": SECRET,
     "spark.some.private_key": SECRET,
     "spark.some.credentials": SECRET,
+    "spark.some.secrt": SECRET,
 }
 ORDINARY_OPTIONS = {"kafka.request.timeout.ms": "2000", "kafka.sasl.mechanism": "PLAIN"}
 ORDINARY_CONF = {
@@ -349,6 +351,12 @@ def test_secret_values_lists_every_secret_of_a_configuration(tmp_path: Path) -> 
         "kafka.ssl.keystore.key",
         "Authorization",
         "spark.hadoop.fs.s3a.access.key",
+        # One typo away from a secret word.
+        "sasl_pasword",
+        "kafka.ssl.key.passwrod",
+        "conection_string",
+        "client_secrt",
+        "oauth_tokn",
     ],
 )
 def test_secret_looking_keys(name: str) -> None:
@@ -371,6 +379,10 @@ def test_secret_looking_keys(name: str) -> None:
         "starting_offsets",
         "event_hub",
         "namespace",
+        "consumer_group",
+        "kafka.session.timeout.ms",
+        "spark.driver.extraJavaOptions",
+        "kafka.ssl.endpoint.identification.algorithm",
     ],
 )
 def test_ordinary_keys(name: str) -> None:
