@@ -13,6 +13,8 @@ import json
 import re
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,6 +62,7 @@ class TableNames(_Frozen):
     silver_page_views: Identifier = "silver_page_views"
     ops_streaming_progress: Identifier = "ops_streaming_progress"
     ops_data_quality: Identifier = "ops_data_quality"
+    ops_dead_letters: Identifier = "ops_dead_letters"
     gold_advertisers: Identifier = "gold_advertisers"
     gold_advertiser_spend: Identifier = "gold_advertiser_spend"
     gold_hourly_spend: Identifier = "gold_hourly_spend"
@@ -243,13 +246,43 @@ class BudgetPolicy(_Frozen):
 
 
 class QualityConfig(_Frozen):
-    """Silver's validation limits."""
+    """Silver's validation limits. Time limits judge an event's timestamp against when the
+    record was received (broker / enqueued time, else Bronze's ingest time), never against when
+    a layer happens to run, so a record gets the same verdict in every run and every layer."""
 
     max_future_skew_minutes: NonNegativeInt = 15
     max_event_age_days: PositiveInt | None = Field(
         default=None, description="older events are quarantined; null keeps any age"
     )
+    earliest_event_time: datetime = Field(
+        default=datetime(2000, 1, 1, tzinfo=UTC),
+        description="events stamped before this are quarantined (timestamp_too_old): a year-1 "
+        "timestamp is a broken clock, not history",
+    )
     max_payload_bytes: PositiveInt = 102_400
+    max_amount: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(100_000),
+        description="largest cost of one click or impression, or one refund, accepted "
+        "(value_out_of_range above it)",
+    )
+    max_revenue: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(1_000_000_000), description="largest revenue of one conversion accepted"
+    )
+    max_budget_value: Annotated[Decimal, Field(gt=0)] = Field(
+        default=Decimal(100_000_000_000), description="largest budget value accepted"
+    )
+
+    @field_validator("earliest_event_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("max_amount", "max_revenue", "max_budget_value")
+    @classmethod
+    def _fits_money(cls, value: Decimal) -> Decimal:
+        if value >= Decimal(10) ** 12:
+            raise ValueError("must be below 10^12, the largest value DECIMAL(18, 6) holds")
+        return value
 
 
 class ChannelRule(_Frozen):
@@ -319,6 +352,34 @@ class ServingConfig(_Frozen):
         return checked_interval(value)
 
 
+class OpsConfig(_Frozen):
+    """The operations tables."""
+
+    retention_days: PositiveInt = Field(
+        default=30,
+        description="ops_streaming_progress rows older than this are deleted by the "
+        "maintenance job (and at the end of each run); `ad-pipeline status` reads this window",
+    )
+
+
+class FaultsConfig(_Frozen):
+    """Fault injection for the pipeline's own crash tests; never set it in production."""
+
+    kill_at_write: str | None = Field(
+        default=None,
+        description="'<layer>:<n>': the process kills itself (SIGKILL, its process group) "
+        "before the n-th write (from 1) of that layer's first micro-batch that makes n writes; "
+        "n = writes + 1 kills after the batch's last write, before its checkpoint commit",
+    )
+
+    @field_validator("kill_at_write")
+    @classmethod
+    def _point(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z_]+:[1-9][0-9]*", value):
+            raise ValueError("expected '<layer>:<n>', e.g. 'gold:2'")
+        return value
+
+
 class SparkSettings(_Frozen):
     """The local Spark session (ignored on Databricks, which provides its own)."""
 
@@ -351,7 +412,9 @@ class PipelineConfig(_Frozen):
     quality: QualityConfig = QualityConfig()
     attribution: AttributionConfig = AttributionConfig()
     serving: ServingConfig = ServingConfig()
+    ops: OpsConfig = OpsConfig()
     spark: SparkSettings = SparkSettings()
+    faults: FaultsConfig = FaultsConfig()
 
     @property
     def namespace(self) -> str:

@@ -4,19 +4,23 @@ Each event type is a pydantic model; the Spark schemas that parse and hold event
 those models (`payload_schema`, `event_schema`), never written by hand. Timestamps are ISO-8601 and
 a timestamp without a zone is UTC. Unknown extra fields are allowed.
 
-`event_id` is `click_id` for clicks, `conversion_id` for conversions, the given `event_id`
-otherwise, and when that is absent a SHA-256 of the event's identifying fields
-(`EVENT_ID_HASH_FIELDS`), so a replayed event gets the same id. `derive_event_id` (Python) and
-`event_id_column` (Spark) compute the same value.
+`event_id` is the event type and its id: `ad_click:<click_id>`, `conversion:<conversion_id>`,
+`<event_type>:<event_id>` for other types that carry an `event_id`, and otherwise
+`<event_type>:<SHA-256 of the whole payload>` (its JSON text without surrounding whitespace), so
+an exact re-send gets the same id and a different payload does not. A click and a conversion may
+share an id without being one event. `derive_event_id` (Python) and `event_id_column` (Spark)
+compute the same value.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import types
 import typing
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -52,9 +56,9 @@ CONTRACT_VERSION = "v1"
 MONEY_PRECISION = 18
 MONEY_SCALE = 6
 MONEY_TYPE = DecimalType(MONEY_PRECISION, MONEY_SCALE)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_HASH_SEPARATOR = "\u001f"  # ASCII unit separator: cannot be confused with text inside a value
+# Sums of money (spend of an hour, of a period, revenue of a day): room for any number of events
+# of the largest single value.
+MONEY_SUM_TYPE = DecimalType(38, MONEY_SCALE)
 
 
 def parse_event_timestamp(value: object) -> datetime:
@@ -369,57 +373,42 @@ def parse_payload_column(raw: Column) -> Column:
 # event_id
 # ---------------------------------------------------------------------------------------------
 
-# The fields that identify an event when it carries no id of its own. The reference ids
-# (click_id, conversion_id) tell apart refunds and cancellations of different clicks/conversions.
-EVENT_ID_HASH_FIELDS: tuple[str, ...] = (
-    "user_id",
-    "event_type",
-    "timestamp",
-    "advertiser",
-    "advertiser_id",
-    "ad_id",
-    "click_id",
-    "conversion_id",
-)
 _OWN_ID_FIELD = {"ad_click": "click_id", "conversion": "conversion_id"}
+_ID_SEPARATOR = ":"
+# Whitespace around a payload is not part of it (a Kafka value may end with a newline where the
+# same event's line in a landing file does not). Java's and Python's `\s` differ, so spelled out.
+_PAYLOAD_SPACE = "[ \t\n\u000b\f\r]"
+_PAYLOAD_PADDING = f"^(\ufeff|{_PAYLOAD_SPACE})+|{_PAYLOAD_SPACE}+$"
 
 
-def _epoch_micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+def payload_identity_text(payload: str) -> str:
+    """The payload text an id hash covers: without a byte-order mark and surrounding spaces."""
+    return re.sub(_PAYLOAD_PADDING, "", payload)
 
 
-def derive_event_id(event: Mapping[str, Any]) -> str:
-    """The event's id, as `event_id_column` computes it in Spark."""
-    own_field = _OWN_ID_FIELD.get(str(event.get("event_type")))
+def derive_event_id(payload: str) -> str:
+    """The id of the event a JSON payload holds, as `event_id_column` computes it in Spark
+    (for ids given as JSON strings)."""
+    identity_text = payload_identity_text(payload)
+    event = json.loads(identity_text)
+    event_type = str(event.get("event_type"))
+    own_field = _OWN_ID_FIELD.get(event_type)
     for candidate in (event.get(own_field) if own_field else None, event.get("event_id")):
         if candidate not in (None, ""):
-            return str(candidate)
-    parts = []
-    for name in EVENT_ID_HASH_FIELDS:
-        value = event.get(name)
-        if name == "timestamp" and value is not None:
-            value = _epoch_micros(parse_event_timestamp(value))
-        parts.append("" if value is None else str(value))
-    return hashlib.sha256(_HASH_SEPARATOR.join(parts).encode("utf-8")).hexdigest()
+            return f"{event_type}{_ID_SEPARATOR}{candidate}"
+    digest = hashlib.sha256(identity_text.encode("utf-8")).hexdigest()
+    return f"{event_type}{_ID_SEPARATOR}{digest}"
 
 
-def event_id_column(event_time: Column) -> Column:
-    """The event's id from flat contract columns in scope and its parsed `event_time`."""
-    hashed_parts = [
-        F.coalesce(
-            F.unix_micros(event_time).cast("string") if name == "timestamp" else F.col(name),
-            F.lit(""),
-        )
-        for name in EVENT_ID_HASH_FIELDS
-    ]
+def event_id_column(payload: Column) -> Column:
+    """The event's id from flat contract columns in scope (`event_type`, `click_id`,
+    `conversion_id`, `event_id`) and its raw JSON `payload`."""
     own_id = F.coalesce(
         *(
             F.when(F.col("event_type") == event_type, F.nullif(F.col(field), F.lit("")))
             for event_type, field in _OWN_ID_FIELD.items()
         )
     )
-    return F.coalesce(
-        own_id,
-        F.nullif(F.col("event_id"), F.lit("")),
-        F.sha2(F.concat_ws(_HASH_SEPARATOR, *hashed_parts), 256),
-    )
+    payload_hash = F.sha2(F.regexp_replace(payload, _PAYLOAD_PADDING, ""), 256)
+    given = F.coalesce(own_id, F.nullif(F.col("event_id"), F.lit("")), payload_hash)
+    return F.concat(F.col("event_type"), F.lit(_ID_SEPARATOR), given)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +26,19 @@ from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_TABLES
 from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource, ServingConfig
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.gold.layer import gold_foreach_batch, refresh_gold
+from ad_marketing_pipeline.gold.layer import gold_foreach_batch, rebuild
 from ad_marketing_pipeline.gold.serving import serving_events, with_spend_counted_once
 from ad_marketing_pipeline.gold.serving_layer import ServingWriter
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import (
+    MicroBatch,
     StreamTrigger,
-    append_once,
     append_to_table,
+    is_spark_connect,
     local_frame,
     read_table_stream,
 )
-from ad_marketing_pipeline.ops import is_spark_connect, observe_batch, recording_progress
+from ad_marketing_pipeline.ops import observe_batch, recording_progress
 from ad_marketing_pipeline.runtime import (
     REDACTED_OPTIONS,
     Runtime,
@@ -46,6 +48,7 @@ from ad_marketing_pipeline.runtime import (
 )
 from ad_marketing_pipeline.silver import (
     parse_payloads,
+    received_order,
     split_invalid,
     to_quarantine,
     to_silver_events,
@@ -56,6 +59,7 @@ from ad_marketing_pipeline.tables import (
     BRONZE_EVENTS,
     DATA_QUALITY_SCHEMA,
     OPS_DATA_QUALITY,
+    OPS_DEAD_LETTERS,
     OPS_STREAMING_PROGRESS,
     SILVER_EVENTS,
     SILVER_QUARANTINE,
@@ -73,7 +77,7 @@ __all__ = [
 LAYER_TABLES: dict[str, tuple[TableSpec, ...]] = {
     "bronze": (BRONZE_EVENTS,),
     "silver": (SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY, OPS_STREAMING_PROGRESS),
-    "gold": GOLD_TABLES,
+    "gold": (*GOLD_TABLES, OPS_DEAD_LETTERS),
     "attribution": ATTRIBUTION_TABLES,
 }
 
@@ -115,66 +119,89 @@ def start_bronze(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     return query
 
 
-def _first_of_each_event_id(events: DataFrame) -> DataFrame:
-    """One row per event_id within a batch: the first received (ingest time, offset, file)."""
-    order = Window.partitionBy("event_id").orderBy(
-        F.col("ingested_at").asc_nulls_last(),
-        F.col("offset").asc_nulls_last(),
-        F.col("file_path").asc_nulls_last(),
-    )
+def first_received_per_event(events: DataFrame) -> DataFrame:
+    """One row per event_id within a batch: the copy received first (`received_order`); the
+    others are counted as duplicates."""
+    order = Window.partitionBy("event_id").orderBy(received_order())
     return events.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")
+
+
+_POSITION_COLUMNS = ("source_kind", "topic", "partition", "offset", "file_path")
+
+
+def _not_from(batch: MicroBatch) -> Column:
+    """Rows of a table not written by this micro-batch (of this stream)."""
+    return ~(
+        F.col("silver_query_id").eqNullSafe(batch.query_id)
+        & F.col("silver_batch_id").eqNullSafe(batch.batch_id)
+    )
 
 
 def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
     """The Silver micro-batch writer (foreachBatch, because de-duplicating against the whole
     table cannot stream): parse and validate the batch, insert events whose event_id Silver does
-    not have yet, quarantine the rest with their reasons, and record the batch's counts. Each
-    write is idempotent per batch id, so a batch re-run after a crash changes nothing; and
-    events are checked against Silver's rows from other batches only, so a re-run counts the
-    same inserted and duplicate rows as the first run did."""
+    not have yet, quarantine the rest with their reasons (a record whose source position
+    quarantine already holds is not added twice), and record the batch's counts. Every append is
+    keyed by the stream and the batch (`MicroBatch`), so a batch re-run after a crash changes
+    nothing; and the batch is checked against rows other batches wrote only, so a re-run counts
+    the same inserted and duplicate rows as the first run did, and a new checkpoint re-reading
+    Bronze counts what Silver holds as duplicates."""
     config = runtime.config
     silver_table = config.table("silver_events")
     quarantine_table = config.table("silver_quarantine")
     quality_table = config.table("ops_data_quality")
+    checkpoint = config.checkpoint("silver")
 
     def write(batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
+        micro = MicroBatch.of("silver", batch, batch_id, checkpoint, config.faults)
+        written_by = {
+            "silver_query_id": F.lit(micro.query_id),
+            "silver_batch_id": F.lit(batch_id).cast("bigint"),
+        }
         validated = batch.transform(parse_payloads).transform(validate(config.quality)).persist()
         try:
-            valid, invalid = split_invalid(validated)
-            events = _first_of_each_event_id(valid.transform(to_silver_events)).withColumn(
-                "silver_batch_id", F.lit(batch_id).cast("bigint")
-            )
-            known_ids = (
-                spark.table(silver_table)
-                .filter(F.col("silver_batch_id") != batch_id)
-                .select("event_id")
-            )
-            new_events = events.join(known_ids, "event_id", "left_anti").persist()
-            inserted = new_events.count()
-            append_once(
-                new_events, silver_table, writer_id=f"{silver_table}/silver", batch_id=batch_id
-            )
-            new_events.unpersist()
-            append_once(
-                invalid.transform(to_quarantine),
-                quarantine_table,
-                writer_id=f"{quarantine_table}/silver",
-                batch_id=batch_id,
-            )
             counts = validated.agg(
                 F.count(F.lit(1)).alias("input_rows"),
                 F.count_if(F.size("reasons") == 0).alias("valid_rows"),
             ).first()
             assert counts is not None
-            by_reason = {
-                row["code"]: row["rows"]
-                for row in invalid.select(F.explode(F.array_distinct("reasons.code")).alias("code"))
-                .groupBy("code")
-                .agg(F.count(F.lit(1)).alias("rows"))
-                .collect()
-            }
             input_rows, valid_rows = int(counts["input_rows"]), int(counts["valid_rows"])
+            valid, invalid = split_invalid(validated)
+            events = first_received_per_event(valid.transform(to_silver_events)).withColumns(
+                written_by
+            )
+            known_ids = spark.table(silver_table).filter(_not_from(micro)).select("event_id")
+            new_events = events.join(known_ids, "event_id", "left_anti").persist()
+            try:
+                inserted = new_events.count()
+                micro.append(new_events, silver_table)
+            finally:
+                new_events.unpersist()
+            by_reason: dict[str, int] = {}
+            if input_rows > valid_rows:
+                quarantined = invalid.transform(to_quarantine).withColumns(written_by)
+                known = spark.table(quarantine_table).filter(_not_from(micro))
+                seen_before = reduce(
+                    Column.__and__,
+                    (
+                        F.col(f"q.{name}").eqNullSafe(F.col(f"k.{name}"))
+                        for name in _POSITION_COLUMNS
+                    ),
+                )
+                new_quarantined = quarantined.alias("q").join(
+                    known.select(*_POSITION_COLUMNS).alias("k"), seen_before, "left_anti"
+                )
+                micro.append(new_quarantined, quarantine_table)
+                by_reason = {
+                    row["code"]: row["rows"]
+                    for row in invalid.select(
+                        F.explode(F.array_distinct("reasons.code")).alias("code")
+                    )
+                    .groupBy("code")
+                    .agg(F.count(F.lit(1)).alias("rows"))
+                    .collect()
+                }
             quality_row = local_frame(
                 spark,
                 [
@@ -182,6 +209,7 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
                         "silver",
                         batch_id,
                         datetime.now(UTC).replace(tzinfo=None),
+                        micro.query_id,
                         input_rows,
                         valid_rows,
                         inserted,
@@ -192,9 +220,8 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
                 ],
                 DATA_QUALITY_SCHEMA,
             )
-            append_once(
-                quality_row, quality_table, writer_id=f"{quality_table}/silver", batch_id=batch_id
-            )
+            micro.append(quality_row, quality_table)
+            micro.finish()
         finally:
             validated.unpersist()
 
@@ -253,7 +280,7 @@ def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     events = (
         valid.transform(to_silver_events)
         .transform(serving_events)
-        .transform(with_spend_counted_once(config.budget))
+        .transform(with_spend_counted_once(config.budget, config.quality))
     )
     writer = (
         events.writeStream.foreachBatch(ServingWriter(config))
@@ -276,7 +303,7 @@ def rebuild_gold(runtime: Runtime) -> None:
     its checkpoint; what it processes next is recomputed from Silver too, so both agree."""
     config = runtime.config
     ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
-    refresh_gold(runtime.spark.table(config.table("silver_events")), config, None)
+    rebuild(runtime.spark.table(config.table("silver_events")), config)
 
 
 LayerStarter = Callable[[Runtime, StreamTrigger], StreamingQuery]

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ad_marketing_pipeline.contract import EVENT_ID_HASH_FIELDS, EVENT_TYPES, required_fields
+from ad_marketing_pipeline.contract import EVENT_TYPES, required_fields
 
 VALID = "valid"
 DUPLICATE = "duplicate"
@@ -257,7 +257,7 @@ class _Simulation:
         self.conversions: list[_Draft] = []
         self.clicks_with_budget: list[tuple[_Draft, int]] = []
         self.click_spend: Counter[tuple[int, int]] = Counter()  # (advertiser, UTC day) -> cents
-        self._hashed: set[tuple[Any, ...]] = set()
+        self._hashed: set[tuple[str, int]] = set()
         start = settings.start
         self._day_offset = start.hour * _HOUR + start.minute * 60 + start.second
         self._indexes = range(len(self.world))
@@ -298,10 +298,11 @@ class _Simulation:
         return _weighted_index(self.rng, cumulative)
 
     def _add(self, time: int, payload: _Payload) -> _Draft:
-        """Record an event; one without an id of its own moves on a second if its hash is taken."""
+        """Record an event; one without an id of its own (its id hashes its payload) moves on a
+        second if another event has the same payload, which would make them one event."""
         own_id = payload["event_type"] in ("ad_click", "conversion") or "event_id" in payload
         if not own_id:
-            identity = tuple(map(payload.get, EVENT_ID_HASH_FIELDS))
+            identity = json.dumps(payload, sort_keys=True, default=str)
             while (identity, time) in self._hashed:
                 time = (time + 1) % self.end
             self._hashed.add((identity, time))

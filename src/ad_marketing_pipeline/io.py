@@ -1,10 +1,16 @@
 """Table I/O: the stream reader of Delta tables, one writer for streams and batches (taking
-target, checkpoint and trigger), and idempotent micro-batch appends and merges."""
+target, checkpoint and trigger), and the writes of a micro-batch: `MicroBatch` names the stream
+(its query id, which its checkpoint keeps) and the batch, and keys every append with both, so a
+batch re-run after a crash adds nothing twice while a new checkpoint's batch 0 is not mistaken
+for the old one's; merges replace a recomputed scope whole, which a re-run repeats harmlessly."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,7 +30,9 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ad_marketing_pipeline.config import TriggerConfig
+from ad_marketing_pipeline.config import FaultsConfig, TriggerConfig
+
+log = logging.getLogger(__name__)
 
 TriggerMode = Literal["once", "continuous"]
 
@@ -84,6 +92,71 @@ def append_to_table(
     if query_name:
         writer = writer.queryName(query_name)
     return writer.toTable(table_name)
+
+
+def is_spark_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (serverless, Databricks Connect): no SparkContext."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def streaming_query_id(spark: SparkSession, checkpoint: str) -> str:
+    """Id of the streaming query running this micro-batch. Spark keeps it in the checkpoint
+    (`metadata`), so it survives restarts from the same checkpoint and is new with a new one."""
+    if not is_spark_connect(spark):
+        query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
+        if query_id:
+            return str(query_id)
+    metadata = spark.read.json(f"{checkpoint.rstrip('/')}/metadata").first()
+    if metadata is None or not metadata["id"]:
+        raise RuntimeError(f"no streaming query id in the checkpoint {checkpoint}")
+    return str(metadata["id"])
+
+
+@dataclass
+class MicroBatch:
+    """One micro-batch of a layer's stream and the writes it makes. Appends are keyed by the
+    stream (query id) and the batch: Delta skips an append it has already committed, so a batch
+    re-run after a crash adds nothing twice, and a new checkpoint (a new query id) never has its
+    batches taken for the old one's. Every write goes through `before_write`, where a crash
+    test may kill the process (`faults.kill_at_write`)."""
+
+    layer: str
+    query_id: str
+    batch_id: int
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
+    writes: int = 0
+
+    @classmethod
+    def of(
+        cls, layer: str, batch: DataFrame, batch_id: int, checkpoint: str, faults: FaultsConfig
+    ) -> MicroBatch:
+        query_id = streaming_query_id(batch.sparkSession, checkpoint)
+        return cls(layer, query_id, batch_id, faults)
+
+    def writer_id(self, table_name: str, step: str = "") -> str:
+        """The idempotency key of this stream's appends to `table_name` (per `step` when one
+        batch appends to the table more than once)."""
+        return "/".join(part for part in (table_name, self.layer, self.query_id, step) if part)
+
+    def before_write(self) -> None:
+        self.writes += 1
+        self._fault_point(self.writes)
+
+    def finish(self) -> None:
+        """The batch's writes are done (its checkpoint commit comes next)."""
+        self._fault_point(self.writes + 1)
+
+    def append(self, frame: DataFrame, table_name: str, step: str = "") -> None:
+        """Append `frame` once per (stream, batch, table, step)."""
+        self.before_write()
+        append_once(
+            frame, table_name, writer_id=self.writer_id(table_name, step), batch_id=self.batch_id
+        )
+
+    def _fault_point(self, write: int) -> None:
+        if self.faults.kill_at_write == f"{self.layer}:{write}":
+            log.warning("fault injection: killing the run at %s write %d", self.layer, write)
+            os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def append_once(frame: DataFrame, table_name: str, *, writer_id: str, batch_id: int) -> None:

@@ -32,7 +32,7 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.io import local_frame
+from ad_marketing_pipeline.io import is_spark_connect, local_frame
 from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
 
 BATCH_METRIC = "ops_batch"
@@ -172,11 +172,6 @@ def append_progress_rows(spark: SparkSession, rows: Sequence[ProgressRow], table
         local_frame(spark, rows, STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
             "append"
         ).saveAsTable(table)
-
-
-def is_spark_connect(spark: SparkSession) -> bool:
-    """True for a Spark Connect session (serverless, Databricks Connect): no SparkContext."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 @dataclass

@@ -4,6 +4,12 @@ behave the same on streams and batches.
 
 Every rule has a stable reason code; a record may fail several rules and keeps all of them, as
 `reasons`: an array of (code, field) structs.
+
+Time rules judge an event's timestamp against when its record was received (`received_at`:
+the broker / enqueued time, else when Bronze ingested it), never against the clock of the run:
+a record gets the same verdict however late Silver runs, and in the serving stream too.
+Money values outside a sane range (`quality.max_amount`, `max_revenue`, `max_budget_value`)
+are quarantined as `value_out_of_range`: one absurd value must not overflow a later sum.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ TIMESTAMP_TOO_OLD = "timestamp_too_old"
 INVALID_CURRENCY = "invalid_currency"
 INVALID_VALUE = "invalid_value"
 INVALID_UNICODE = "invalid_unicode"
+VALUE_OUT_OF_RANGE = "value_out_of_range"
 
 REASON_CODES: tuple[str, ...] = (
     MALFORMED_JSON,
@@ -43,6 +50,7 @@ REASON_CODES: tuple[str, ...] = (
     INVALID_CURRENCY,
     INVALID_VALUE,
     INVALID_UNICODE,
+    VALUE_OUT_OF_RANGE,
 )
 # A lone UTF-16 surrogate escape (the parser would turn it into "?", so two different ids could
 # collide), or U+FFFD, which stands for bytes that were not UTF-8 when the record was received.
@@ -78,7 +86,15 @@ def parse_payloads(records: DataFrame) -> DataFrame:
     return with_texts.withColumn("event", F.when(F.col("texts").isNotNull(), F.struct(*typed)))
 
 
-def _type_rules(event_type: str) -> list[Column]:
+def _money_limits(quality: QualityConfig) -> dict[str, Column]:
+    return {
+        "amount": F.lit(quality.max_amount).cast(contract.MONEY_TYPE),
+        "revenue": F.lit(quality.max_revenue).cast(contract.MONEY_TYPE),
+        "budget_value": F.lit(quality.max_budget_value).cast(contract.MONEY_TYPE),
+    }
+
+
+def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
     """Rules on the fields of one event type, applying to records of that type only."""
     is_type = F.col("event.event_type") == F.lit(event_type)
     schema = contract.event_schema()
@@ -108,6 +124,8 @@ def _type_rules(event_type: str) -> list[Column]:
             rules.append(_reason(is_type & text.isNotNull() & value.isNull(), WRONG_TYPE, name))
         if isinstance(data_type, DecimalType) and name in MONEY_FIELDS:
             rules.append(_reason(is_type & (value < 0), NEGATIVE_VALUE, name))
+            limit = _money_limits(quality)[name]
+            rules.append(_reason(is_type & (value > limit), VALUE_OUT_OF_RANGE, name))
         if name == "currency":
             rules.append(
                 _reason(
@@ -122,15 +140,25 @@ def _type_rules(event_type: str) -> list[Column]:
     return rules
 
 
-def validate(quality: QualityConfig, now: Column | None = None) -> Transform:
+def received_at_column() -> Column:
+    """When a received record (Bronze's shape) reached us: the broker / enqueued time, else
+    when it was ingested."""
+    return F.coalesce(F.col("source_timestamp"), F.col("ingested_at"))
+
+
+def validate(quality: QualityConfig) -> Transform:
     """Adds `reasons`: every rule the record fails, as (code, field) structs; empty when valid.
-    `now` (default: the batch's current timestamp) anchors the future and age limits."""
-    current = now if now is not None else F.current_timestamp()
+    The future and age limits count from the record's `received_at_column()`."""
 
     def apply(parsed: DataFrame) -> DataFrame:
+        received = received_at_column()
         event_time = F.col("event.timestamp")
         parsed_ok = F.col("event").isNotNull()
         known_type = F.col("event.event_type").isin(*[F.lit(t) for t in contract.EVENT_TYPES])
+        oldest = F.lit(quality.earliest_event_time).cast("timestamp")
+        if quality.max_event_age_days is not None:
+            age_limit = received - F.make_dt_interval(days=F.lit(quality.max_event_age_days))
+            oldest = F.greatest(oldest, age_limit)
         rules = [
             _reason(F.octet_length("payload") > quality.max_payload_bytes, OVERSIZED_PAYLOAD),
             _reason(~parsed_ok, MALFORMED_JSON),
@@ -140,16 +168,14 @@ def validate(quality: QualityConfig, now: Column | None = None) -> Transform:
             ),
             _reason(
                 event_time
-                > current + F.make_dt_interval(mins=F.lit(quality.max_future_skew_minutes)),
+                > received + F.make_dt_interval(mins=F.lit(quality.max_future_skew_minutes)),
                 TIMESTAMP_IN_FUTURE,
                 "timestamp",
             ),
+            _reason(event_time < oldest, TIMESTAMP_TOO_OLD, "timestamp"),
         ]
-        if quality.max_event_age_days is not None:
-            oldest = current - F.make_dt_interval(days=F.lit(quality.max_event_age_days))
-            rules.append(_reason(event_time < oldest, TIMESTAMP_TOO_OLD, "timestamp"))
         for event_type in contract.EVENT_TYPES:
-            rules.extend(_type_rules(event_type))
+            rules.extend(_type_rules(event_type, quality))
         reasons = F.filter(F.array(*rules), lambda reason: reason.isNotNull())
         return parsed.withColumn("reasons", reasons)
 
@@ -169,13 +195,21 @@ def split_invalid(validated: DataFrame) -> tuple[DataFrame, DataFrame]:
 SOURCE_COLUMNS = ("source_kind", "topic", "partition", "offset", "file_path", "ingested_at")
 
 
+def received_order() -> Column:
+    """The order records were received in (of Silver rows, or of validated records), as a
+    struct to sort or compare by: `received_at`, then position in the source (a landing file's
+    lines in file order, a Kafka partition's offsets). Of two copies of one event, the first in
+    this order wins; of two budget values at one instant, the last."""
+    return F.struct(F.col("received_at"), F.col("file_path"), F.col("partition"), F.col("offset"))
+
+
 def _known_field_names() -> Column:
     return F.array(*[F.lit(name) for name in contract.event_schema().fieldNames()])
 
 
 def to_silver_events(valid: DataFrame) -> DataFrame:
     """Valid records as Silver rows: typed contract fields (`timestamp` as `event_time`),
-    `event_id`, unknown extra fields as JSON text, source metadata, `is_valid`,
+    `event_id`, unknown extra fields as JSON text, source metadata, `received_at`, `is_valid`,
     `processed_at` and the ingest-time partition columns."""
     fields = [
         F.col(f"event.{name}").alias("event_time" if name == "timestamp" else name)
@@ -185,9 +219,17 @@ def to_silver_events(valid: DataFrame) -> DataFrame:
     extra = F.map_filter(
         all_fields, lambda key, _value: ~F.array_contains(_known_field_names(), key)
     )
-    flat = valid.select(*fields, extra.alias("extra_fields"), *SOURCE_COLUMNS)
+    flat = valid.select(
+        *fields,
+        extra.alias("extra_fields"),
+        *SOURCE_COLUMNS,
+        received_at_column().alias("received_at"),
+        F.col("payload").alias("_payload"),
+    )
     # The given event_id (if any) is replaced by the derived one, which falls back on it.
-    identified = flat.withColumn("event_id", contract.event_id_column(F.col("event_time")))
+    identified = flat.withColumn("event_id", contract.event_id_column(F.col("_payload"))).drop(
+        "_payload"
+    )
     ingested = F.col("ingested_at")
     return identified.select(
         "event_id",
@@ -208,5 +250,6 @@ def to_quarantine(invalid: DataFrame) -> DataFrame:
         F.col("reasons"),
         F.transform("reasons", lambda reason: reason["code"]).alias("reason_codes"),
         *SOURCE_COLUMNS,
+        received_at_column().alias("received_at"),
         F.current_timestamp().alias("quarantined_at"),
     )

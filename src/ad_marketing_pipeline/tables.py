@@ -16,6 +16,7 @@ from pyspark.sql.types import (
     BooleanType,
     DataType,
     DateType,
+    DecimalType,
     DoubleType,
     IntegerType,
     LongType,
@@ -52,7 +53,11 @@ BRONZE_SCHEMA = StructType(
         column("source_kind", StringType(), "files, kafka or eventhubs", nullable=False),
         column("topic", StringType(), "Kafka topic or event hub"),
         column("partition", IntegerType(), "Kafka / Event Hubs partition"),
-        column("offset", LongType(), "offset within the partition"),
+        column(
+            "offset",
+            LongType(),
+            "offset within the partition; for a landing file, the line's number in it (from 0)",
+        ),
         column("source_timestamp", TimestampType(), "broker / enqueued time"),
         column("file_path", StringType(), "landing file the line came from"),
         column("file_modification_time", TimestampType(), "landing file mtime"),
@@ -122,10 +127,71 @@ def create_table_sql(table_name: str, spec: TableSpec, *, on_databricks: bool) -
 def ensure_table(
     spark: SparkSession, config: PipelineConfig, spec: TableSpec, *, on_databricks: bool
 ) -> str:
-    """Create the table if it does not exist; returns its fully qualified name."""
+    """Create the table if it does not exist, or bring one an earlier version created up to
+    the spec (`evolve_table`); returns its fully qualified name."""
     table_name = config.table(spec.key)
     spark.sql(create_table_sql(table_name, spec, on_databricks=on_databricks))
+    evolve_table(spark, table_name, spec.schema)
     return table_name
+
+
+def _missing_columns(
+    wanted: StructType, current: StructType, prefix: str = ""
+) -> list[tuple[str, StructField]]:
+    """(dotted parent path, field) of the fields of `wanted` that `current` lacks, nested struct
+    fields included."""
+    have = {known.name: known for known in current.fields}
+    missing: list[tuple[str, StructField]] = []
+    for wanted_field in wanted.fields:
+        known = have.get(wanted_field.name)
+        if known is None:
+            missing.append((prefix, wanted_field))
+        elif isinstance(wanted_field.dataType, StructType) and isinstance(
+            known.dataType, StructType
+        ):
+            missing += _missing_columns(
+                wanted_field.dataType, known.dataType, f"{prefix}`{wanted_field.name}`."
+            )
+    return missing
+
+
+def _narrower_decimals(wanted: StructType, current: StructType) -> list[StructField]:
+    have = {known.name: known.dataType for known in current.fields}
+    widened = []
+    for wanted_field in wanted.fields:
+        known = have.get(wanted_field.name)
+        if (
+            isinstance(wanted_field.dataType, DecimalType)
+            and isinstance(known, DecimalType)
+            and wanted_field.dataType.precision > known.precision
+        ):
+            widened.append(wanted_field)
+    return widened
+
+
+def evolve_table(spark: SparkSession, table_name: str, schema: StructType) -> None:
+    """Add the columns (nested struct fields too) `schema` has and the table lacks, and widen
+    its decimal columns that `schema` makes wider (Delta's type widening): a table created by
+    an earlier version of the package keeps its rows and takes the new writes."""
+    current = spark.table(table_name).schema
+    missing = _missing_columns(schema, current)
+    if missing:
+        # A column added to rows that exist cannot be NOT NULL: they have no value for it.
+        added = ", ".join(
+            f"{parent}{_column_sql(StructField(field.name, field.dataType, True, field.metadata))}"
+            for parent, field in missing
+        )
+        spark.sql(f"ALTER TABLE {table_name} ADD COLUMNS ({added})")
+    widened = _narrower_decimals(schema, current)
+    if widened:
+        spark.sql(
+            f"ALTER TABLE {table_name} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')"
+        )
+        for field in widened:
+            spark.sql(
+                f"ALTER TABLE {table_name} ALTER COLUMN `{field.name}` "
+                f"TYPE {field.dataType.simpleString()}"
+            )
 
 
 def _silver_event_fields() -> list[StructField]:
@@ -147,14 +213,25 @@ _SOURCE_FIELDS = [
     BRONZE_SCHEMA["ingested_at"],
 ]
 
+RECEIVED_AT = column(
+    "received_at",
+    TimestampType(),
+    "when the record was received: broker / enqueued time, else when Bronze ingested it; the "
+    "time rules (future, too old) judge the event against it",
+)
+
 SILVER_EVENTS_SCHEMA = StructType(
     [
         *_silver_event_fields(),
         column("extra_fields", MapType(StringType(), StringType()), "fields outside the contract"),
         *_SOURCE_FIELDS,
+        RECEIVED_AT,
         column("is_valid", BooleanType(), "always true: invalid records are in quarantine"),
         column("processed_at", TimestampType(), "when Silver stored the event"),
-        column("silver_batch_id", LongType(), "the Bronze -> Silver micro-batch that stored it"),
+        column(
+            "silver_query_id", StringType(), "the Bronze -> Silver stream (checkpoint) storing it"
+        ),
+        column("silver_batch_id", LongType(), "its micro-batch that stored it"),
         column("ingest_year", IntegerType(), "year of ingested_at (UTC)"),
         column("ingest_month", IntegerType(), "month of ingested_at"),
         column("ingest_day", IntegerType(), "day of month of ingested_at"),
@@ -170,7 +247,10 @@ QUARANTINE_SCHEMA = StructType(
         column("reasons", ArrayType(REASON_TYPE), "every rule the record failed (code, field)"),
         column("reason_codes", ArrayType(StringType()), "the reasons' codes"),
         *_SOURCE_FIELDS,
+        RECEIVED_AT,
         column("quarantined_at", TimestampType(), "when Silver quarantined it"),
+        column("silver_query_id", StringType(), "the Bronze -> Silver stream that quarantined it"),
+        column("silver_batch_id", LongType(), "its micro-batch that quarantined it"),
     ]
 )
 
@@ -179,10 +259,16 @@ DATA_QUALITY_SCHEMA = StructType(
         column("query_name", StringType(), "the streaming query"),
         column("batch_id", LongType(), "its micro-batch"),
         column("processed_at", TimestampType(), "when the batch was processed"),
+        column("query_id", StringType(), "the query's id (its checkpoint's)"),
         column("input_rows", LongType(), "Bronze records in the batch"),
         column("valid_rows", LongType(), "records that passed every rule"),
         column("inserted_rows", LongType(), "new events written to Silver"),
-        column("duplicate_rows", LongType(), "valid records whose event_id Silver already had"),
+        column(
+            "duplicate_rows",
+            LongType(),
+            "valid records whose event_id Silver already had, or another record of the batch "
+            "received before them has (the first received copy wins)",
+        ),
         column("quarantined_rows", LongType(), "records sent to quarantine"),
         column(
             "quarantined_by_reason",
@@ -240,5 +326,29 @@ OPS_STREAMING_PROGRESS = TableSpec(
     key="ops_streaming_progress",
     schema=STREAMING_PROGRESS_SCHEMA,
     comment="Per streaming query and batch: rows, rates, duration, newest event time and lag.",
+    properties={"delta.appendOnly": "true"},
+)
+
+
+DEAD_LETTERS_SCHEMA = StructType(
+    [
+        column("layer", StringType(), "the layer that could not process the record"),
+        column("query_id", StringType(), "its streaming query (checkpoint)"),
+        column("batch_id", LongType(), "the micro-batch that met the record"),
+        column("event_id", StringType(), "the Silver event"),
+        column("event_type", StringType(), "its type"),
+        column("reason", StringType(), "the error the layer met processing it"),
+        column("record", StringType(), "the Silver row as JSON"),
+        column("dead_lettered_at", TimestampType(), "when it was set aside"),
+    ]
+)
+
+OPS_DEAD_LETTERS = TableSpec(
+    key="ops_dead_letters",
+    schema=DEAD_LETTERS_SCHEMA,
+    comment=(
+        "Silver events a later layer (Gold, attribution) could not process, with the error: "
+        "that layer leaves them out and its micro-batch completes."
+    ),
     properties={"delta.appendOnly": "true"},
 )

@@ -92,73 +92,72 @@ def gold_views_sql(config: PipelineConfig) -> dict[str, str]:
     spend = config.table("gold_advertiser_spend")
     serving_status = config.table("gold_latest_serving_status")
     status = config.table("gold_serving_status")
-    no_budget_serves = "TRUE" if config.budget.missing_budget == "serve" else "FALSE"
     bodies = {
         "gold_hourly_spend": (
             "Advertiser x hour: gross and net spend and clicks (HourlySpend).",
-            f"""SELECT advertiser, advertiser_id, spend_hour, window_start, window_end, spend_day,
-  gross_spend, net_spend, record_count AS clicks, budget_value, can_serve
+            f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
+  window_end, spend_day, gross_spend, net_spend, record_count AS clicks, budget_value, can_serve
 FROM {spend}""",
         ),
         "gold_daily_spend": (
             "Advertiser x day (budget time zone): gross and net spend and clicks (DailySpend).",
-            f"""SELECT advertiser, max(advertiser_id) AS advertiser_id, spend_day,
+            f"""SELECT max(advertiser) AS advertiser, max(advertiser_id) AS advertiser_id,
+  advertiser_key, spend_day,
   sum(gross_spend) AS gross_spend, sum(net_spend) AS net_spend, sum(record_count) AS clicks,
   max_by(budget_value, window_start) AS budget_value, max_by(can_serve, window_start) AS can_serve
-FROM {spend} GROUP BY advertiser, spend_day""",
+FROM {spend} GROUP BY advertiser_key, spend_day""",
         ),
         "gold_monthly_spend": (
             "Advertiser x month: gross and net spend and clicks (MonthlySpend).",
-            f"""SELECT advertiser, max(advertiser_id) AS advertiser_id, spend_month,
+            f"""SELECT max(advertiser) AS advertiser, max(advertiser_id) AS advertiser_id,
+  advertiser_key, spend_month,
   sum(gross_spend) AS gross_spend, sum(net_spend) AS net_spend, sum(record_count) AS clicks,
   max_by(budget_value, window_start) AS budget_value
-FROM {spend} GROUP BY advertiser, spend_month""",
+FROM {spend} GROUP BY advertiser_key, spend_month""",
         ),
         "gold_latest_serving_status": (
-            "Per advertiser: may it serve now, as of the newest click or budget observation the "
-            "serving stream processed; a new budget period re-opens serving (LatestServingStatus).",
-            f"""SELECT advertiser, advertiser_id, latest_hour,
-  CASE WHEN period_start = current_period_start THEN can_serve
-       WHEN budget_value IS NULL THEN {no_budget_serves}
-       ELSE budget_value > 0 END AS latest_can_serve,
-  budget_value,
-  CASE WHEN period_start = current_period_start THEN spend_to_date
-       ELSE CAST(0 AS DECIMAL(18, 6)) END AS spend_to_date,
-  current_period_start, as_of
+            "Per advertiser: may it serve now, and its spend of the current budget period, as of "
+            "'now' (the newest event the serving stream processed, none counting past its "
+            "arrival); a new budget period re-opens serving (LatestServingStatus).",
+            f"""SELECT advertiser, advertiser_id, advertiser_key, latest_hour,
+  can_serve AS latest_can_serve, budget_value, spend_to_date, current_period_start, as_of
 FROM {status}""",
         ),
         "gold_latest_changed_budgets": (
             "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",
-            f"""SELECT advertiser, advertiser_id, spend_hour, window_start, budget_value
+            f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
+  budget_value
 FROM {spend} WHERE budget_changed""",
         ),
         "gold_hourly_average_budget": (
             "Advertiser x hour: the average budget value seen (HourlyAverageBudget).",
-            f"""SELECT advertiser, advertiser_id, spend_hour, window_start,
+            f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
   coalesce(avg_budget, budget_value) AS avg_budget
 FROM {spend}""",
         ),
         "gold_combined_spend_budget": (
             "Advertiser x day x category: the day's gross spend and its budget, one row each "
             "(CombinedSpendBudget).",
-            f"""SELECT advertiser, spend_day, 'spend' AS category, sum(gross_spend) AS amount
-FROM {spend} GROUP BY advertiser, spend_day
+            f"""SELECT max(advertiser) AS advertiser, advertiser_key, spend_day,
+  'spend' AS category, sum(gross_spend) AS amount
+FROM {spend} GROUP BY advertiser_key, spend_day
 UNION ALL
-SELECT advertiser, spend_day, 'budget' AS category,
-  max_by(budget_value, window_start) AS amount
-FROM {spend} GROUP BY advertiser, spend_day""",
+SELECT max(advertiser) AS advertiser, advertiser_key, spend_day, 'budget' AS category,
+  CAST(max_by(budget_value, window_start) AS DECIMAL(38, 6)) AS amount
+FROM {spend} GROUP BY advertiser_key, spend_day""",
         ),
         "gold_aggregated_advertiser_spend": (
             "Per advertiser: totals, latest budget, latest activity and serving status now "
             "(null until the serving stream has seen the advertiser) (AggregatedAdvertiserSpend).",
-            f"""SELECT s.advertiser, max(s.advertiser_id) AS advertiser_id,
+            f"""SELECT max(s.advertiser) AS advertiser, max(s.advertiser_id) AS advertiser_id,
+  s.advertiser_key,
   sum(s.gross_spend) AS total_gross_spend, sum(s.net_spend) AS total_net_spend,
   sum(s.record_count) AS total_clicks,
   max_by(s.budget_value, s.window_start) AS latest_budget_value,
   max(s.latest_event_time) AS latest_activity_time,
   first(st.latest_can_serve) AS current_serving_status
-FROM {spend} s LEFT JOIN {serving_status} st ON s.advertiser = st.advertiser
-GROUP BY s.advertiser""",
+FROM {spend} s LEFT JOIN {serving_status} st ON s.advertiser_key = st.advertiser_key
+GROUP BY s.advertiser_key""",
         ),
     }
     return {

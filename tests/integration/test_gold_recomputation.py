@@ -115,7 +115,7 @@ def valid_events(landing: Path, latest_allowed: datetime) -> list[Event]:
                 event = parse_event(payload)
             except ContractError:
                 continue
-            event_id = derive_event_id(payload)
+            event_id = derive_event_id(line)
             if event.timestamp > latest_allowed or event_id in seen:
                 continue
             seen.add(event_id)

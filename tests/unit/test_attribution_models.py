@@ -393,7 +393,7 @@ def test_marts_compare_channels_per_model(spark: SparkSession) -> None:
                 (PS, LINEAR, 1.5, Decimal(80), 0.75, 80 / 130),
                 (EMAIL, LINEAR, 0.5, Decimal(50), 0.25, 50 / 130),
             ],
-            "channel string, model string, conversions double, revenue decimal(18,6), "
+            "channel string, model string, conversions double, revenue decimal(38,6), "
             "conversion_share double, revenue_share double",
         ),
     )
@@ -406,7 +406,7 @@ def test_marts_compare_channels_per_model(spark: SparkSession) -> None:
                 (EMAIL, LINEAR, Decimal(0), 0, 0.5, Decimal(50), Decimal(0), None),
                 ("Display", LINEAR, Decimal("0.5"), 1, 0.0, Decimal(0), None, 0.0),
             ],
-            "channel string, model string, spend decimal(18,6), clicks bigint, "
-            "conversions double, revenue decimal(18,6), cpa decimal(18,6), roas double",
+            "channel string, model string, spend decimal(38,6), clicks bigint, "
+            "conversions double, revenue decimal(38,6), cpa decimal(38,6), roas double",
         ),
     )

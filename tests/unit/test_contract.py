@@ -233,36 +233,60 @@ def test_timestamp_without_zone_is_utc(spark: SparkSession) -> None:
     assert_frames_equal(actual, expected)
 
 
-def test_event_id_uses_own_ids_then_given_id_then_hash() -> None:
-    assert contract.derive_event_id(make_click()) == "click-1"
-    assert contract.derive_event_id(make_conversion()) == "conv-1"
-    assert contract.derive_event_id(make_impression(event_id="imp-9")) == "imp-9"
-    refund_a = contract.derive_event_id(make_refund(click_id="a"))
-    refund_b = contract.derive_event_id(make_refund(click_id="b"))
+def test_event_id_is_the_event_type_and_its_own_id_then_its_given_id_then_a_payload_hash() -> None:
+    assert contract.derive_event_id(json.dumps(make_click())) == "ad_click:click-1"
+    assert contract.derive_event_id(json.dumps(make_conversion())) == "conversion:conv-1"
+    assert contract.derive_event_id(json.dumps(make_impression(event_id="imp-9"))) == (
+        "impression:imp-9"
+    )
+    refund_a = contract.derive_event_id(json.dumps(make_refund(click_id="a")))
+    refund_b = contract.derive_event_id(json.dumps(make_refund(click_id="b")))
     assert refund_a != refund_b
-    assert len(refund_a) == 64
-    replay = make_page_view(timestamp="2024-01-01T14:00:00+02:00")
-    assert contract.derive_event_id(make_page_view()) == contract.derive_event_id(replay)
+    assert refund_a.startswith("click_refund:")
+    assert len(refund_a) == len("click_refund:") + 64
+
+
+def test_a_click_and_a_conversion_with_the_same_id_are_two_events() -> None:
+    click = contract.derive_event_id(json.dumps(make_click(click_id="42")))
+    conversion = contract.derive_event_id(json.dumps(make_conversion(conversion_id="42")))
+    assert click != conversion
+
+
+def test_the_payload_hash_collapses_an_exact_resend_and_nothing_else() -> None:
+    impression = json.dumps(make_impression(amount="0.01"))
+    assert contract.derive_event_id(impression) == contract.derive_event_id(
+        f"\ufeff {impression}\n"
+    )
+    other_amount = json.dumps(make_impression(amount="0.02"))
+    assert contract.derive_event_id(impression) != contract.derive_event_id(other_amount)
+    first = json.dumps(make_budget_update(budget_value=10))
+    second = json.dumps(make_budget_update(budget_value=20))
+    assert contract.derive_event_id(first) != contract.derive_event_id(second)
 
 
 def test_event_id_is_the_same_in_python_and_spark(spark: SparkSession) -> None:
     events = [
         make_click(),
-        make_conversion(),
+        make_click(click_id="42"),
+        make_conversion(conversion_id="42"),
         make_impression(),
+        make_impression(amount="0.02"),
         make_impression(event_id="imp-9"),
         make_cancellation(),
         make_refund(),
         make_budget_update(),
         make_page_view(timestamp="2024-01-01T12:00:00.123456"),
     ]
-    payloads = [json.dumps(event) for event in events]
-    actual = parsed_events(spark, payloads).select(
-        "event_type", contract.event_id_column(F.col("timestamp")).alias("event_id")
+    payloads = [json.dumps(event) for event in events] + [f" {json.dumps(make_page_view())}\r\n"]
+    actual = (
+        raw_frame(spark, payloads)
+        .select("raw", contract.parse_payload_column(F.col("raw")).alias("event"))
+        .select("raw", "event.*")
+        .select("raw", contract.event_id_column(F.col("raw")).alias("event_id"))
     )
     expected = spark.createDataFrame(
-        [(event["event_type"], contract.derive_event_id(event)) for event in events],
-        "event_type string, event_id string",
+        [(payload, contract.derive_event_id(payload)) for payload in payloads],
+        "raw string, event_id string",
     )
     assert_frames_equal(actual, expected)
 

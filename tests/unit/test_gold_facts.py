@@ -13,7 +13,8 @@ from ad_marketing_pipeline.gold.facts import ad_performance, conversion_facts
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
-    "event_id string, event_time timestamp, advertiser string, advertiser_id string, "
+    "event_id string, event_time timestamp, advertiser_key string, advertiser string, "
+    "advertiser_id string, click_id string, "
     "campaign_id string, campaign_name string, user_id string, device_id string, "
     "conversion_type string, conversion_id string, revenue decimal(18,6), currency string, "
     "amount decimal(18,6), source string, platform string"
@@ -30,14 +31,17 @@ def event(event_id: str, time: str, **fields: Any) -> dict[str, Any]:
     return row
 
 
-def click(event_id: str, time: str, **fields: Any) -> dict[str, Any]:
+def click(click_id: str, time: str, **fields: Any) -> dict[str, Any]:
     defaults = {"user_id": "u-1", "campaign_id": "cmp-1", "campaign_name": "Spring", "amount": 1}
-    return event(event_id, time, **{"source": "google", "platform": "search", **defaults, **fields})
+    given = {"source": "google", "platform": "search", "click_id": click_id, **defaults, **fields}
+    return event(f"ad_click:{click_id}", time, **given)
 
 
 def conversion(conversion_id: str, time: str, revenue: float, **fields: Any) -> dict[str, Any]:
     given = {"user_id": "u-1", "currency": "USD", **fields}
-    return event(conversion_id, time, conversion_id=conversion_id, revenue=revenue, **given)
+    return event(
+        f"conversion:{conversion_id}", time, conversion_id=conversion_id, revenue=revenue, **given
+    )
 
 
 def frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
@@ -138,7 +142,7 @@ def test_ad_performance_ratios_are_null_where_undefined(spark: SparkSession) -> 
         actual.drop("performance_date", "campaign_name"),
         expected.select(
             *(
-                expected[name].cast("decimal(18,6)").alias(name)
+                expected[name].cast("decimal(38,6)").alias(name)
                 if name in money_columns
                 else expected[name]
                 for name in expected.columns

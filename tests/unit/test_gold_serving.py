@@ -12,38 +12,43 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline.config import BudgetPolicy
+from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
 from ad_marketing_pipeline.gold.serving import (
     ServingState,
     batch_partials,
     dedup_watermark,
     fold,
     fold_batch,
-    stand_ins_among,
+    order_key,
 )
 from helpers import assert_frames_equal
 
-DAY_1, DAY_2 = datetime(2024, 1, 1), datetime(2024, 1, 2)
+DAY_1, DAY_2, DAY_3 = datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 3)
+
+
+def order(
+    at: datetime, rank: int, received: datetime | None = None, line: int = 0
+) -> tuple[Any, ...]:
+    """A budget order: (event time, rank, received_at, file, partition, offset, event id)."""
+    return (at, rank, received or at, "f.jsonl", None, line, f"id-{line}")
 
 
 def state(
-    advertiser: str = "acme",
+    key: str = "adv-1",
     *,
-    period: datetime = DAY_2,
-    spend: str = "0",
-    clicks: int = 0,
+    periods: dict[datetime, tuple[str, int]] | None = None,
     budget: str | None = None,
-    budget_at: tuple[datetime, int, str] | None = None,
+    budget_at: tuple[Any, ...] | None = None,
     hour: datetime | None = None,
     advertiser_id: str | None = "adv-1",
 ) -> ServingState:
-    latest = hour or period.replace(hour=9)
+    latest = hour or DAY_2.replace(hour=9)
     return ServingState(
-        advertiser=advertiser,
+        key=key,
         advertiser_id=advertiser_id,
-        period_start=period,
-        spend_to_date=Decimal(spend),
-        clicks=clicks,
+        periods={
+            start: (Decimal(spend), clicks) for start, (spend, clicks) in (periods or {}).items()
+        },
         budget_value=None if budget is None else Decimal(budget),
         budget_order=budget_at if budget is not None else None,
         latest_hour=latest,
@@ -51,49 +56,58 @@ def state(
     )
 
 
-def test_spend_of_the_same_period_adds_up() -> None:
-    folded = fold(state(spend="2.50", clicks=1), state(spend="0.75", clicks=2))
-    assert (folded.spend_to_date, folded.clicks) == (Decimal("3.25"), 3)
+def test_spend_of_a_period_adds_up_and_periods_stay_apart() -> None:
+    today = state(periods={DAY_2: ("2.50", 1)})
+    more = state(periods={DAY_2: ("0.75", 2), DAY_3: ("9", 1)})
+    folded = fold(today, more)
+    assert folded.spend_in(DAY_2) == (Decimal("3.25"), 3)
+    # A click stamped in the next period waits for it: it does not replace today's spend.
+    assert folded.spend_in(DAY_3) == (Decimal("9"), 1)
+    assert folded.since(DAY_3).periods == {DAY_3: (Decimal("9"), 1)}
 
 
-def test_a_newer_period_starts_a_new_sum_and_an_older_one_does_not_count() -> None:
-    today = state(period=DAY_2, spend="4", clicks=4)
-    yesterday = state(period=DAY_1, spend="90", clicks=9)
-    for folded in (fold(today, yesterday), fold(yesterday, today)):
-        assert (folded.period_start, folded.spend_to_date, folded.clicks) == (DAY_2, Decimal(4), 4)
-
-
-def test_the_budget_observed_last_wins_and_an_update_beats_a_click_at_the_same_instant() -> None:
+def test_the_budget_observed_last_wins_an_update_beats_a_click_and_the_later_received() -> None:
     at_nine = DAY_2.replace(hour=9)
-    click_budget = state(budget="100", budget_at=(at_nine, 1, "z-click"))
-    update = state(budget="50", budget_at=(at_nine, 2, "a-update"))
-    later_click = state(budget="70", budget_at=(at_nine.replace(minute=1), 1, "b"))
+    click_budget = state(budget="100", budget_at=order(at_nine, 1, line=1))
+    update = state(budget="50", budget_at=order(at_nine, 2, line=2))
+    later_click = state(budget="70", budget_at=order(at_nine.replace(minute=1), 1, line=3))
     no_budget = state()
     assert fold(click_budget, update).budget_value == Decimal("50")
     assert fold(update, click_budget).budget_value == Decimal("50")
     assert fold(fold(update, later_click), no_budget).budget_value == Decimal("70")
     assert fold(no_budget, click_budget).budget_value == Decimal("100")
+    # Two budget updates at one instant: the one received later is in effect.
+    first = state(budget="10", budget_at=order(at_nine, 2, received=at_nine, line=4))
+    second = state(budget="20", budget_at=order(at_nine, 2, received=at_nine, line=5))
+    assert fold(first, second).budget_value == fold(second, first).budget_value == Decimal("20")
 
 
-def test_newest_hour_and_event_and_largest_id_are_kept() -> None:
-    early = state(hour=DAY_2.replace(hour=3), advertiser_id=None)
-    late = state(hour=DAY_2.replace(hour=11), advertiser_id="adv-2")
+def test_budget_orders_with_nulls_compare_as_spark_compares_structs() -> None:
+    kafka = (DAY_2, 2, DAY_2, None, 0, 7, "a")
+    kafka_later = (DAY_2, 2, DAY_2, None, 1, 3, "b")
+    assert order_key(kafka_later) > order_key(kafka)
+    assert order_key(kafka) > order_key(None)
+
+
+def test_newest_hour_and_event_are_kept() -> None:
+    early = state(hour=DAY_2.replace(hour=3))
+    late = state(hour=DAY_2.replace(hour=11))
     folded = fold(early, late)
     assert folded.latest_hour == DAY_2.replace(hour=11)
     assert folded.latest_event_time == DAY_2.replace(hour=11, minute=30)
-    assert folded.advertiser_id == "adv-2"
 
 
 def _random_state(rng: random.Random) -> ServingState:
     has_budget = rng.random() < 0.6
+    at = DAY_1.replace(hour=rng.randint(0, 23))
     return state(
-        period=rng.choice((DAY_1, DAY_2)),
-        spend=str(Decimal(rng.randint(0, 500)) / 100),
-        clicks=rng.randint(0, 3),
+        periods={
+            rng.choice((DAY_1, DAY_2, DAY_3)): (str(Decimal(rng.randint(0, 500)) / 100), 1)
+            for _ in range(rng.randint(0, 2))
+        },
         budget=str(rng.randint(0, 20)) if has_budget else None,
-        budget_at=(DAY_1.replace(hour=rng.randint(0, 23)), rng.randint(1, 2), str(rng.random())),
+        budget_at=order(at, rng.randint(1, 2), line=rng.randint(0, 1000)),
         hour=rng.choice((DAY_1, DAY_2)).replace(hour=rng.randint(0, 23)),
-        advertiser_id=rng.choice((None, "adv-1", "adv-2")),
     )
 
 
@@ -102,8 +116,8 @@ def test_folding_gives_the_same_state_in_any_order_and_grouping() -> None:
     for _ in range(30):
         states = [_random_state(rng) for _ in range(4)]
         left = fold(fold(fold(states[0], states[1]), states[2]), states[3])
-        for order in itertools.permutations(states):
-            grouped = fold(fold(order[0], order[1]), fold(order[2], order[3]))
+        for permuted in itertools.permutations(states):
+            grouped = fold(fold(permuted[0], permuted[1]), fold(permuted[2], permuted[3]))
             assert grouped == left
 
 
@@ -121,46 +135,61 @@ def test_can_serve_until_the_budget_is_reached(
     spend: str, budget: str | None, missing_budget: str, can_serve: bool
 ) -> None:
     policy = BudgetPolicy.model_validate({"missing_budget": missing_budget})
-    serving = state(spend=spend, budget=budget, budget_at=(DAY_2, 2, "u"))
-    assert serving.can_serve(policy) is can_serve
+    serving = state(periods={DAY_2: (spend, 1)}, budget=budget, budget_at=order(DAY_2, 2))
+    assert serving.can_serve(DAY_2, policy) is can_serve
+
+
+def test_a_new_period_starts_from_zero_spend() -> None:
+    exhausted = state(periods={DAY_2: ("10", 3)}, budget="10", budget_at=order(DAY_2, 2))
+    assert not exhausted.can_serve(DAY_2, BudgetPolicy())
+    assert exhausted.can_serve(DAY_3, BudgetPolicy())
 
 
 def test_a_batch_folds_into_the_rows_it_touches_and_moves_stand_ins() -> None:
     current = {
-        "acme": state("acme", spend="3", clicks=3),
-        "adv-9": state("adv-9", spend="2", clicks=1, advertiser_id="adv-9"),
-        "bravo": state("bravo", spend="1", clicks=1),
+        "adv-1": state("adv-1", periods={DAY_2: ("3", 3)}),
+        "Acme": state("Acme", periods={DAY_2: ("2", 1)}, advertiser_id=None),
+        "bravo": state("bravo", periods={DAY_2: ("1", 1)}, advertiser_id=None),
     }
-    partials = [state("acme", spend="1", clicks=1), state("zulu", spend="5", clicks=5)]
-    # The batch taught that adv-9 is "acme": the row kept under the id moves into acme's.
-    changed, removed = fold_batch(current, partials, {"adv-9": "acme", "adv-7": "yankee"})
-    assert sorted(changed) == ["acme", "zulu"]
-    assert (changed["acme"].spend_to_date, changed["acme"].clicks) == (Decimal("6"), 5)
-    assert changed["acme"].advertiser_id == "adv-9"
-    assert changed["zulu"].spend_to_date == Decimal("5")
-    assert removed == {"adv-9"}  # adv-7 had no row
+    partials = [
+        state("adv-1", periods={DAY_2: ("1", 1)}),
+        state("adv-9", periods={DAY_2: ("5", 5)}, advertiser_id="adv-9"),
+    ]
+    # The batch gave "Acme" its id adv-1: the row kept under the name moves into the id's.
+    changed, removed = fold_batch(current, partials, {"Acme": "adv-1", "yankee": "adv-7"})
+    assert sorted(changed) == ["adv-1", "adv-9"]
+    assert changed["adv-1"].spend_in(DAY_2) == (Decimal("6"), 5)
+    assert changed["adv-9"].spend_in(DAY_2) == (Decimal("5"), 5)
+    assert removed == {"Acme"}  # yankee had no row
 
 
-def test_clicks_are_remembered_for_a_budget_period_and_an_hour_more() -> None:
-    assert dedup_watermark(BudgetPolicy()) == f"{26 * 3600} seconds"
+def test_clicks_are_remembered_for_a_budget_period_the_allowed_skew_and_an_hour_more() -> None:
+    quality = QualityConfig()
+    assert dedup_watermark(BudgetPolicy(), quality) == f"{26 * 3600 + 15 * 60} seconds"
     monthly = BudgetPolicy.model_validate({"period": "month"})
-    assert dedup_watermark(monthly) == f"{(32 * 24 + 1) * 3600} seconds"
+    assert dedup_watermark(monthly, quality) == f"{(32 * 24 + 1) * 3600 + 15 * 60} seconds"
 
 
 EVENT_SCHEMA = (
     "event_id string, event_type string, event_time timestamp, advertiser string, "
-    "advertiser_id string, amount decimal(18,6), budget_value decimal(18,6), counts_spend boolean"
+    "advertiser_id string, amount decimal(18,6), budget_value decimal(18,6), "
+    "received_at timestamp, file_path string, partition int, offset bigint, counts_spend boolean"
+)
+BUDGET_ORDER = (
+    "struct<event_time: timestamp, rank: int, received_at: timestamp, file_path: string, "
+    "partition: int, offset: bigint, event_id: string>"
 )
 PARTIALS_SCHEMA = (
     "advertiser string, advertiser_id string, period_start timestamp, observed boolean, "
-    "spend_to_date decimal(18,6), clicks bigint, budget_value decimal(18,6), "
-    "budget_order struct<event_time: timestamp, rank: int, event_id: string>, "
-    "latest_hour timestamp, latest_event_time timestamp"
+    "spend_to_date decimal(38,6), clicks bigint, budget_value decimal(18,6), "
+    f"budget_order {BUDGET_ORDER}, latest_hour timestamp, latest_event_time timestamp, "
+    "now_candidate timestamp, now_period timestamp"
 )
+RECEIVED = datetime(2024, 1, 2, 12, 30)
 
 
 def _event(
-    event_id: str, event_type: str, time: str, counts: bool, **fields: Any
+    event_id: str, event_type: str | None, time: str, counts: bool, line: int = 0, **fields: Any
 ) -> tuple[Any, ...]:
     amount = fields.get("amount")
     budget = fields.get("budget")
@@ -172,6 +201,10 @@ def _event(
         fields.get("advertiser_id"),
         None if amount is None else Decimal(amount),
         None if budget is None else Decimal(budget),
+        fields.get("received", RECEIVED),
+        "f.jsonl",
+        None,
+        line,
         counts,
     )
 
@@ -181,18 +214,25 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
 ) -> None:
     events = spark.createDataFrame(
         [
-            # A click arrives as an observation and, de-duplicated, as counted spend.
-            _event("c-1", "ad_click", "02 09:10", False, amount="2.5", budget="100"),
-            _event("c-1", "ad_click", "02 09:10", True, amount="2.5", budget="100"),
-            _event("c-2", "ad_click", "02 11:40", False, amount="1", advertiser_id="adv-1"),
-            _event("c-2", "ad_click", "02 11:40", True, amount="1", advertiser_id="adv-1"),
-            _event("u-1", "budget_update", "02 11:40", False, budget="50"),
+            # A click arrives as an observation and, new to the stream, as its id to count.
+            _event("c-1", "ad_click", "02 09:10", False, 1, amount="2.5", budget="100"),
+            _event("c-1", None, "02 09:10", True),
+            # A second copy of c-1 with another amount, received later: the first one counts.
+            _event("c-1", "ad_click", "02 09:10", False, 9, amount="900", budget="1"),
+            _event("c-2", "ad_click", "02 11:40", False, 2, amount="1", advertiser_id="adv-1"),
+            _event("c-2", None, "02 11:40", True),
+            # A click the stream has seen before (no id row): observed, its spend not counted.
+            _event("c-3", "ad_click", "02 11:50", False, 3, amount="4"),
+            _event("u-1", "budget_update", "02 11:40", False, 4, budget="50"),
             # Yesterday's click: its own period.
-            _event("c-0", "ad_click", "01 23:59", False, amount="7"),
-            _event("c-0", "ad_click", "01 23:59", True, amount="7"),
-            # An impression only teaches a name (blank names count as missing).
-            _event("i-1", "impression", "02 12:00", False, advertiser_id="adv-5"),
-            _event("i-2", "impression", "02 12:00", False, advertiser=" ", advertiser_id="adv-6"),
+            _event("c-0", "ad_click", "01 23:59", False, 5, amount="7"),
+            _event("c-0", None, "01 23:59", True),
+            # An impression only names an advertiser (blank names count as missing); one
+            # stamped ahead of its arrival moves "now" no further than its arrival.
+            _event("i-1", "impression", "02 12:00", False, 6, advertiser_id="adv-5"),
+            _event(
+                "i-2", "impression", "02 13:00", False, 7, advertiser=" ", advertiser_id="adv-6"
+            ),
         ],
         EVENT_SCHEMA,
     )
@@ -200,26 +240,28 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
     def hour(day: int, at: int, minute: int = 0) -> datetime:
         return datetime(2024, 1, day, at, minute)
 
-    update = (hour(2, 11, 40), 2, "u-1")
+    def budget_order(at: datetime, rank: int, line: int, event_id: str) -> tuple[Any, ...]:
+        return (at, rank, RECEIVED, "f.jsonl", None, line, event_id)
+
+    update = budget_order(hour(2, 11, 40), 2, 4, "u-1")
     money = Decimal
     expected = [
-        ("acme", None, DAY_2, True, money("2.5"), 1, money("50"), update, hour(2, 11), update[0]),
-        ("acme", "adv-1", DAY_2, True, money("1"), 1, None, None, hour(2, 11), hour(2, 11, 40)),
-        ("acme", None, DAY_1, True, money("7"), 1, None, None, hour(1, 23), hour(1, 23, 59)),
-        ("acme", "adv-5", DAY_2, False, money("0"), 0, None, None, None, None),
-        (None, "adv-6", DAY_2, False, money("0"), 0, None, None, None, None),
-    ]
+        (
+            "acme", None, DAY_2, True, money("2.5"), 1, money("50"), update,
+            hour(2, 11), hour(2, 11, 50), hour(2, 11, 50), DAY_2,
+        ),
+        (
+            "acme", "adv-1", DAY_2, True, money("1"), 1, None, None,
+            hour(2, 11), hour(2, 11, 40), hour(2, 11, 40), DAY_2,
+        ),
+        (
+            "acme", None, DAY_1, True, money("7"), 1, None, None,
+            hour(1, 23), hour(1, 23, 59), hour(1, 23, 59), DAY_1,
+        ),
+        ("acme", "adv-5", DAY_2, False, money("0"), 0, None, None, None, None, hour(2, 12), DAY_2),
+        (None, "adv-6", DAY_2, False, money("0"), 0, None, None, None, None, RECEIVED, DAY_2),
+    ]  # fmt: skip
     assert_frames_equal(
         events.transform(batch_partials(BudgetPolicy())),
         spark.createDataFrame(expected, PARTIALS_SCHEMA),
     )
-
-
-def test_rows_kept_under_an_id_whose_name_is_known_move_to_it() -> None:
-    states = {
-        "adv-9": state("adv-9", advertiser_id="adv-9"),
-        "adv-8": state("adv-8", advertiser_id="adv-8"),  # no name known yet
-        "acme": state("acme", advertiser_id="adv-1"),  # a name stays, even if not its id's
-    }
-    names = {"adv-9": "charlie", "adv-1": "acme corp"}
-    assert stand_ins_among(states, names) == {"adv-9": "charlie"}

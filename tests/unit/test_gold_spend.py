@@ -19,12 +19,13 @@ from ad_marketing_pipeline.gold.spend import (
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
-    "event_id string, event_time timestamp, advertiser string, advertiser_id string, "
-    "click_id string, amount decimal(18,6), budget_value decimal(18,6)"
+    "event_id string, event_time timestamp, advertiser_key string, advertiser string, "
+    "advertiser_id string, click_id string, amount decimal(18,6), budget_value decimal(18,6), "
+    "received_at timestamp, file_path string, partition int, offset bigint"
 )
 RESULT_SCHEMA = (
-    "window_start timestamp, gross_spend decimal(18,6), net_spend decimal(18,6), "
-    "budget_value decimal(18,6), spend_to_date decimal(18,6), can_serve boolean"
+    "window_start timestamp, gross_spend decimal(38,6), net_spend decimal(38,6), "
+    "budget_value decimal(18,6), spend_to_date decimal(38,6), can_serve boolean"
 )
 DAILY_IN_UTC = BudgetPolicy()
 RESULT_COLUMNS = [field.split()[0] for field in RESULT_SCHEMA.split(", ")]
@@ -43,27 +44,43 @@ _ids = iter(range(1_000_000))
 
 
 def click(time: str, amount: float, budget: float | None = None, **fields: Any) -> dict[str, Any]:
+    number = next(_ids)
+    click_id = fields.get("click_id", f"click-{number}")
     return {
-        "event_id": fields.get("event_id", f"click-{next(_ids)}"),
+        "event_id": f"ad_click:{click_id}",
         "event_time": at(time),
+        "advertiser_key": fields.get("advertiser_id", "adv-1"),
         "advertiser": fields.get("advertiser", "acme"),
         "advertiser_id": fields.get("advertiser_id", "adv-1"),
-        "click_id": None,
+        "click_id": click_id,
         "amount": money(amount),
         "budget_value": money(budget),
+        # Received in the order the test lists them: one landing file, line after line.
+        "received_at": at("01-20 00:00"),
+        "file_path": "landing/events.jsonl",
+        "partition": None,
+        "offset": number,
     }
 
 
 def budget(time: str, value: float, **fields: Any) -> dict[str, Any]:
-    return {**click(time, 0, value, **fields), "event_id": f"budget-{next(_ids)}", "amount": None}
+    update = click(time, 0, value, **fields)
+    return {
+        **update,
+        "event_id": f"budget_update:{update['offset']}",
+        "click_id": None,
+        "amount": None,
+    }
 
 
 def refund(time: str, of_click: str, amount: float | None = None) -> dict[str, Any]:
+    credit = click(time, 0)
     return {
-        **click(time, 0),
-        "event_id": f"refund-{next(_ids)}",
+        **credit,
+        "event_id": f"click_refund:{credit['offset']}",
         "click_id": of_click,
         "amount": money(amount),
+        "advertiser_key": None,
         "advertiser": None,
         "advertiser_id": None,
     }
@@ -87,7 +104,7 @@ def spend_hours(
         credited_refunds(frame(spark, list(refunds)), click_frame),
         frame(spark, list(budgets)),
     )
-    carried = spark.createDataFrame([], "advertiser string, carried_budget_value decimal(18,6)")
+    carried = spark.createDataFrame([], "advertiser_key string, carried_budget_value decimal(18,6)")
     return observations.transform(advertiser_spend_hours(policy, carried))
 
 
@@ -187,6 +204,20 @@ def test_a_budget_update_beats_a_click_budget_at_the_same_instant(spark: SparkSe
     )
 
 
+def test_of_two_budget_updates_at_one_instant_the_one_received_later_is_in_effect(
+    spark: SparkSession,
+) -> None:
+    # Listed (received) 20 first, then 10: 10 is in effect, whatever the event ids say.
+    actual = spend_hours(
+        spark,
+        clicks=[click("01-02 09:30", 12)],
+        budgets=[budget("01-02 09:00", 20), budget("01-02 09:00", 10)],
+    )
+    assert_frames_equal(
+        actual.select(*RESULT_COLUMNS), expected(spark, [("01-02 09:00", 12, 12, 10, 12, False)])
+    )
+
+
 def test_a_new_day_resets_spend_to_date_and_reopens_serving(spark: SparkSession) -> None:
     actual = spend_hours(
         spark, clicks=[click("01-02 23:10", 10, budget=10), click("01-03 01:00", 1)]
@@ -251,7 +282,7 @@ def test_a_time_zone_other_than_utc_moves_the_day_boundary(spark: SparkSession) 
 
 
 def test_a_refund_credits_an_earlier_hours_click_in_the_refunds_hour(spark: SparkSession) -> None:
-    refunded = click("01-02 09:05", 5, budget=10, event_id="c-1")
+    refunded = click("01-02 09:05", 5, budget=10, click_id="c-1")
     actual = spend_hours(
         spark,
         clicks=[refunded, click("01-02 09:30", 5)],
@@ -269,7 +300,7 @@ def test_a_refund_credits_an_earlier_hours_click_in_the_refunds_hour(spark: Spar
 def test_a_partial_refund_credits_at_most_the_clicks_amount(spark: SparkSession) -> None:
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:05", 5, budget=100, event_id="c-1")],
+        clicks=[click("01-02 09:05", 5, budget=100, click_id="c-1")],
         refunds=[refund("01-02 09:30", "c-1", amount=9), refund("01-02 09:40", "unknown")],
     )
     assert_frames_equal(
@@ -298,6 +329,6 @@ def test_pacing_compares_spend_with_the_elapsed_share_of_the_budget(spark: Spark
         actual.select("expected_spend_to_date", "pacing_ratio", "budget_changed"),
         spark.createDataFrame(
             [(money(10), 1.5, True)],
-            "expected_spend_to_date decimal(18,6), pacing_ratio double, budget_changed boolean",
+            "expected_spend_to_date decimal(38,6), pacing_ratio double, budget_changed boolean",
         ),
     )

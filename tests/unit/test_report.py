@@ -136,12 +136,12 @@ def test_report_data_of_a_schema_without_tables_is_empty(spark: SparkSession) ->
 
 PERFORMANCE_SCHEMA = (
     "campaign_id string, campaign_name string, impressions bigint, clicks bigint, "
-    "ad_spend decimal(18,6), conversions bigint, revenue decimal(18,6)"
+    "ad_spend decimal(38,6), conversions bigint, revenue decimal(38,6)"
 )
 CAMPAIGN_TOTALS_SCHEMA = (
     "campaign_id string, campaign_name string, impressions bigint, clicks bigint, "
-    "ad_spend decimal(28,6), conversions bigint, revenue decimal(28,6), "
-    "ctr double, cpc decimal(18,6), cpa decimal(18,6), roas double"
+    "ad_spend decimal(38,6), conversions bigint, revenue decimal(38,6), "
+    "ctr double, cpc decimal(38,6), cpa decimal(38,6), roas double"
 )
 
 

@@ -44,11 +44,16 @@ def budget(**overrides: Any) -> str:
     return json.dumps({**event, "timestamp": "2024-01-01T12:00:00Z", **overrides})
 
 
-def validated(spark: SparkSession, payloads: list[str]) -> DataFrame:
-    frame = spark.createDataFrame([(p,) for p in payloads], "payload string")
-    return frame.transform(silver.parse_payloads).transform(
-        silver.validate(QUALITY, now=F.lit(NOW).cast("timestamp"))
+def validated(
+    spark: SparkSession, payloads: list[str], *, broker_time: datetime | None = None
+) -> DataFrame:
+    """The payloads validated as records a broker received at `broker_time` (files: none) and
+    Bronze ingested at NOW."""
+    frame = spark.createDataFrame(
+        [(p, broker_time, NOW) for p in payloads],
+        "payload string, source_timestamp timestamp, ingested_at timestamp",
     )
+    return frame.transform(silver.parse_payloads).transform(silver.validate(QUALITY))
 
 
 CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
@@ -81,6 +86,23 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
     "timestamp too old": (
         click(timestamp="2023-11-01T00:00:00Z"),
         [("timestamp_too_old", "timestamp")],
+    ),
+    "timestamp before 2000 (a broken clock)": (
+        click(timestamp="0001-01-01T00:00:00Z"),
+        [("timestamp_too_old", "timestamp")],
+    ),
+    "amount above the sane range": (
+        click(amount=999999999999),
+        [("value_out_of_range", "amount")],
+    ),
+    "amount at the top of the sane range": (click(amount=100_000), []),
+    "revenue above the sane range": (
+        conversion(revenue=1e10),
+        [("value_out_of_range", "revenue")],
+    ),
+    "budget above the sane range": (
+        budget(budget_value=1e11 + 1),
+        [("value_out_of_range", "budget_value")],
     ),
     "lowercase currency": (click(currency="usd"), [("invalid_currency", "currency")]),
     "bad budget period": (budget(budget_period="week"), [("invalid_value", "budget_period")]),
@@ -139,7 +161,19 @@ def test_reason_codes_are_stable() -> None:
         "invalid_currency",
         "invalid_value",
         "invalid_unicode",
+        "value_out_of_range",
     )
+
+
+def test_time_rules_judge_an_event_against_when_it_was_received(spark: SparkSession) -> None:
+    # Stamped 12:00; the broker received it at 11:00 (ahead by an hour: in the future) or at
+    # 11:50 (within the 15 minutes allowed), whenever Silver runs.
+    early, late = datetime(2024, 1, 1, 11), datetime(2024, 1, 1, 11, 50)
+    verdicts = [
+        validated(spark, [click()], broker_time=received).select("reasons.code").first()
+        for received in (early, late)
+    ]
+    assert [row[0] if row else None for row in verdicts] == [["timestamp_in_future"], []]
 
 
 def bronze_rows(spark: SparkSession, payloads: list[str]) -> DataFrame:
@@ -149,23 +183,24 @@ def bronze_rows(spark: SparkSession, payloads: list[str]) -> DataFrame:
             "files",
             None,
             None,
+            line,
             None,
             "/landing/events-00000.jsonl",
             datetime(2024, 1, 1, 13),
         )
-        for payload in payloads
+        for line, payload in enumerate(payloads)
     ]
     return spark.createDataFrame(
         rows,
         "payload string, source_kind string, topic string, partition int, offset bigint, "
-        "file_path string, ingested_at timestamp",
+        "source_timestamp timestamp, file_path string, ingested_at timestamp",
     )
 
 
 def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
     payload = click(experiment="b", nested={"x": 1})
     parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
-    valid, _ = silver.split_invalid(parsed.transform(silver.validate(QUALITY, now=F.lit(NOW))))
+    valid, _ = silver.split_invalid(parsed.transform(silver.validate(QUALITY)))
 
     rows = valid.transform(silver.to_silver_events)
 
@@ -181,11 +216,12 @@ def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
         "ingest_day",
         "ingest_hour",
         "file_path",
+        "received_at",
     )
     expected = spark.createDataFrame(
         [
             (
-                "c-1",
+                "ad_click:c-1",
                 "ad_click",
                 datetime(2024, 1, 1, 12),
                 Decimal("0.5"),
@@ -196,11 +232,12 @@ def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
                 1,
                 13,
                 "/landing/events-00000.jsonl",
+                datetime(2024, 1, 1, 13),
             )
         ],
         "event_id string, event_type string, event_time timestamp, amount decimal(18,6), "
         "extra_fields map<string,string>, is_valid boolean, ingest_year int, ingest_month int, "
-        "ingest_day int, ingest_hour int, file_path string",
+        "ingest_day int, ingest_hour int, file_path string, received_at timestamp",
     )
     assert_frames_equal(actual, expected)
 
@@ -208,7 +245,7 @@ def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
 def test_invalid_records_keep_payload_reasons_and_source(spark: SparkSession) -> None:
     payload = click(amount=-1)
     parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
-    _, invalid = silver.split_invalid(parsed.transform(silver.validate(QUALITY, now=F.lit(NOW))))
+    _, invalid = silver.split_invalid(parsed.transform(silver.validate(QUALITY)))
 
     actual = invalid.transform(silver.to_quarantine).select("payload", "reason_codes", "file_path")
 

@@ -26,6 +26,10 @@ crash, or a batch that sees Silver rows of a later batch, leaves the same tables
 incremental tables equal `refresh_attribution(full=True)` on the same Silver (the Markov rows of
 conversions older than the window aside: a full refresh re-credits them with the current fit).
 
+Events the layer cannot process (a data error) are set aside in ops_dead_letters and left out of
+every read of Silver (deadletters.py); the batch completes. Every write goes through the batch's
+`MicroBatch` (where a crash test may kill the run between two writes).
+
 `refresh_attribution(full=True)` rebuilds every table from all of Silver (after a change of
 channel rules, lookback, session timeout or path options); `full=False` re-attributes the
 stored paths and rebuilds the marts (after a change of a model's parameters).
@@ -66,10 +70,22 @@ from ad_marketing_pipeline.attribution.tables import (
     TOUCHPOINTS_SCHEMA,
 )
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.io import StreamTrigger, read_table_stream, replace_keys, upsert_by_keys
+from ad_marketing_pipeline.deadletters import (
+    dead_lettered_ids,
+    excluding,
+    process_isolating,
+    set_aside,
+)
+from ad_marketing_pipeline.io import (
+    MicroBatch,
+    StreamTrigger,
+    read_table_stream,
+    replace_keys,
+    upsert_by_keys,
+)
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime, ensure_tables
-from ad_marketing_pipeline.tables import SILVER_EVENTS
+from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
 QUERY_NAME = "attribution"
 ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
@@ -80,7 +96,7 @@ _MICROS_PER_DAY = 86_400_000_000
 def ensure_attribution_tables(runtime: Runtime) -> list[str]:
     """Create the schema, silver_ad_events (the input) and the attribution tables if missing,
     with their views; returns the tables' and views' names."""
-    return ensure_tables(runtime, [SILVER_EVENTS, *ATTRIBUTION_TABLES])
+    return ensure_tables(runtime, [SILVER_EVENTS, OPS_DEAD_LETTERS, *ATTRIBUTION_TABLES])
 
 
 def _conform(frame: DataFrame, schema: StructType) -> DataFrame:
@@ -118,12 +134,24 @@ def _instant(micros: int) -> Column:
 
 
 class _Run:
-    """One incremental batch or one refresh; keeps what it persisted to release it."""
+    """One incremental batch or one refresh; keeps what it persisted to release it. Its reads
+    of Silver leave out the `excluded` (dead-lettered) events; its writes go through `batch`."""
 
-    def __init__(self, spark: SparkSession, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        config: PipelineConfig,
+        batch: MicroBatch,
+        excluded: frozenset[str] = frozenset(),
+    ) -> None:
         self.tables = _Tables(spark, config)
         self.config = config.attribution
+        self.batch = batch
+        self.excluded = excluded
         self.persisted: list[DataFrame] = []
+
+    def silver(self) -> DataFrame:
+        return excluding(self.tables.read(self.tables.silver), self.excluded)
 
     def keep(self, frame: DataFrame) -> DataFrame:
         self.persisted.append(frame.persist())
@@ -141,6 +169,7 @@ class _Run:
                 events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA
             )
         )
+        self.batch.before_write()
         upsert_by_keys(
             touches,
             self.tables.touchpoints,
@@ -153,11 +182,12 @@ class _Run:
         """The sessions `new_events` can change (all sessions when None)."""
         rules, timeout = self.config.channel_rules, self.config.session_timeout_minutes
         silver, existing = (
-            self.tables.read(self.tables.silver),
+            self.silver(),
             self.tables.read(self.tables.sessions),
         )
         if new_events is None:
             rebuilt = silver.transform(to_activity(rules)).transform(sessionize(timeout))
+            self.batch.before_write()
             replace_keys(
                 _conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
             )
@@ -177,6 +207,7 @@ class _Run:
         )
         rebuilt = activity.transform(sessionize(timeout))
         replaced = existing.transform(since_rebuild_point(scope, "session_start"))
+        self.batch.before_write()
         replace_keys(
             _conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
         )
@@ -194,7 +225,7 @@ class _Run:
         )
         earliest = _micros(touched, F.min("touched_at"))
         if earliest is not None:
-            conversions = self.tables.read(self.tables.silver).filter(
+            conversions = self.silver().filter(
                 (F.col("event_type") == "conversion") & (F.col("event_time") >= _instant(earliest))
             )
             late = conversions.join(
@@ -211,9 +242,7 @@ class _Run:
 
     def rebuild_paths(self, affected: DataFrame | None) -> DataFrame:
         """Rebuild and upsert the paths of the affected conversions (all when None)."""
-        silver = self.tables.read(self.tables.silver).filter(
-            F.col("event_type").isin(*_CONVERSION_EVENTS)
-        )
+        silver = self.silver().filter(F.col("event_type").isin(*_CONVERSION_EVENTS))
         if affected is not None:
             silver = silver.join(F.broadcast(affected), "conversion_id", "left_semi")
         conversions = self.keep(to_conversions(silver))
@@ -228,6 +257,7 @@ class _Run:
                 CONVERSION_PATHS_SCHEMA,
             )
         )
+        self.batch.before_write()
         upsert_by_keys(
             paths,
             self.tables.paths,
@@ -243,7 +273,7 @@ class _Run:
         newest Silver event; returns the removal effects and the window's conversion paths
         (None while Silver is empty). `newest_at_least` (micros), the batch's newest event,
         lets the search for the newest event skip older files."""
-        silver = self.tables.read(self.tables.silver)
+        silver = self.silver()
         if newest_at_least is not None:
             silver = silver.filter(F.col("event_time") >= _instant(newest_at_least))
         newest = _micros(silver, F.max("event_time"))
@@ -287,6 +317,7 @@ class _Run:
                 scope.select("conversion_id"), "conversion_id", "left_semi"
             )
             replaced = replaced.unionByName(replaced_markov)
+        self.batch.before_write()
         replace_keys(
             _conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
         )
@@ -296,12 +327,14 @@ class _Run:
     def rebuild_marts(self) -> None:
         attribution = self.tables.read(self.tables.attribution)
         touchpoints = self.tables.read(self.tables.touchpoints)
+        self.batch.before_write()
         upsert_by_keys(
             _conform(attribution_comparison(attribution), COMPARISON_SCHEMA),
             self.tables.comparison,
             ["channel", "model"],
             delete_missing_in="true",
         )
+        self.batch.before_write()
         upsert_by_keys(
             _conform(
                 channel_performance(attribution, touchpoints, MODELS), CHANNEL_PERFORMANCE_SCHEMA
@@ -312,10 +345,16 @@ class _Run:
         )
 
 
-def update_attribution(spark: SparkSession, config: PipelineConfig, new_events: DataFrame) -> None:
+def update_attribution(
+    spark: SparkSession,
+    config: PipelineConfig,
+    new_events: DataFrame,
+    batch: MicroBatch,
+    excluded: frozenset[str] = frozenset(),
+) -> None:
     """Bring every attribution table up to date with `new_events`, Silver rows that are
-    already in silver_ad_events (one micro-batch)."""
-    run = _Run(spark, config)
+    already in silver_ad_events (one micro-batch), leaving the `excluded` events out."""
+    run = _Run(spark, config, batch, excluded)
     try:
         touches = run.write_touchpoints(new_events, whole=False)
         run.rebuild_sessions(new_events)
@@ -327,17 +366,42 @@ def update_attribution(spark: SparkSession, config: PipelineConfig, new_events: 
         run.release()
 
 
-def attribution_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
-    """The attribution micro-batch writer (foreachBatch: every step merges against history)."""
+class AttributionWriter:
+    """The attribution micro-batch writer (foreachBatch: every step merges against history).
+    Events it cannot process are set aside (ops_dead_letters) and left out from then on."""
 
-    def write(batch: DataFrame, batch_id: int) -> None:
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.dead_lettered: frozenset[str] | None = None  # read at the first batch
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        config = self.config
+        micro = MicroBatch.of(
+            QUERY_NAME, batch, batch_id, config.checkpoint(QUERY_NAME), config.faults
+        )
+        dead_letters = config.table("ops_dead_letters")
+        if self.dead_lettered is None:
+            self.dead_lettered = dead_lettered_ids(spark, dead_letters, QUERY_NAME)
         new_events = batch.persist()
         try:
-            update_attribution(batch.sparkSession, runtime.config, new_events)
+            poison = process_isolating(
+                new_events,
+                lambda rows, left_out: update_attribution(
+                    spark, config, excluding(rows, left_out), micro, left_out
+                ),
+                self.dead_lettered,
+            )
+            set_aside(micro, spark.table(config.table("silver_events")), poison, dead_letters)
+            self.dead_lettered |= frozenset(poison)
+            micro.finish()
         finally:
             new_events.unpersist()
 
-    return write
+
+def attribution_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
+    """The attribution micro-batch writer."""
+    return AttributionWriter(runtime.config)
 
 
 def start_attribution(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
@@ -358,10 +422,12 @@ def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
     """Recompute in batch: with `full`, every attribution table from all of Silver; without,
     every conversion's model rows from the stored paths, and the marts."""
     ensure_attribution_tables(runtime)
-    run = _Run(runtime.spark, runtime.config)
+    spark, config = runtime.spark, runtime.config
+    left_out = dead_lettered_ids(spark, config.table("ops_dead_letters"), QUERY_NAME)
+    run = _Run(spark, config, MicroBatch(QUERY_NAME, "refresh", 0, config.faults), left_out)
     try:
         if full:
-            run.write_touchpoints(run.tables.read(run.tables.silver), whole=True)
+            run.write_touchpoints(run.silver(), whole=True)
             run.rebuild_sessions(None)
             paths = run.rebuild_paths(None)
         else:

@@ -2,7 +2,7 @@
 
 Attributed conversions count non-cancelled conversions only (a cancelled one's credits stay in
 `gold_attribution`, with revenue 0). Sums are exact: credits are added as decimal(38,18) and
-money as decimals, so a mart is the same whatever order its rows are read in. Spend is the
+money as DECIMAL(38, 6), so a mart is the same whatever order its rows are read in. Spend is the
 gross cost of the channel's clicks (all of them, also clicks without a user), the same for every
 model. The marts are small (channels x models) and are rebuilt whole from their inputs.
 """
@@ -24,7 +24,7 @@ def _attributed(attribution: DataFrame) -> DataFrame:
     counted = F.when(~F.col("is_cancelled"), F.col("credit")).otherwise(0.0)
     return attribution.groupBy("channel", "model").agg(
         F.sum(counted.cast(_EXACT_CREDIT)).alias("exact_conversions"),
-        F.sum("attributed_revenue").cast(contract.MONEY_TYPE).alias("revenue"),
+        F.sum("attributed_revenue").cast(contract.MONEY_SUM_TYPE).alias("revenue"),
     )
 
 
@@ -63,7 +63,7 @@ def channel_performance(
         )
         .withColumn("model", F.explode(F.array(*(F.lit(model) for model in models))))
     )
-    zero_money = F.lit(0).cast(contract.MONEY_TYPE)
+    zero_money = F.lit(0).cast(contract.MONEY_SUM_TYPE)
     joined = _attributed(attribution).join(spend, ["channel", "model"], "full_outer")
     conversions = F.coalesce("exact_conversions", F.lit(0).cast(_EXACT_CREDIT))
     spent = F.coalesce("spend", zero_money)
@@ -71,12 +71,12 @@ def channel_performance(
     return joined.select(
         "channel",
         "model",
-        spent.cast(contract.MONEY_TYPE).alias("spend"),
+        spent.cast(contract.MONEY_SUM_TYPE).alias("spend"),
         F.coalesce("clicks", F.lit(0)).cast("bigint").alias("clicks"),
         conversions.cast("double").alias("conversions"),
         revenue.alias("revenue"),
         F.when(conversions > 0, F.round(spent / conversions, contract.MONEY_SCALE))
-        .cast(contract.MONEY_TYPE)
+        .cast(contract.MONEY_SUM_TYPE)
         .alias("cpa"),
         _share(revenue, spent).alias("roas"),
     )

@@ -1,8 +1,8 @@
 """The attribution layer's tables and its per-model views.
 
-Money is `contract.MONEY_TYPE` (decimal(18,6)); credits and attributed conversion counts are
-doubles. `gold_attribution` holds every model, with a `model` column; a view per model,
-`gold_attribution_<model>`, shows one.
+Money is `contract.MONEY_TYPE` (decimal(18,6)), sums of it `MONEY_SUM_TYPE` (decimal(38,6));
+credits and attributed conversion counts are doubles. `gold_attribution` holds every model, with
+a `model` column; a view per model, `gold_attribution_<model>`, shows one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pyspark.sql.types import (
 )
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.contract import MONEY_TYPE
+from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
 from ad_marketing_pipeline.tables import TableSpec, column
 
 _CDF = {"delta.enableChangeDataFeed": "true"}
@@ -93,7 +93,7 @@ COMPARISON_SCHEMA = StructType(
         column("channel", StringType(), "channel", nullable=False),
         column("model", StringType(), "attribution model", nullable=False),
         column("conversions", DoubleType(), "credited non-cancelled conversions"),
-        column("revenue", MONEY_TYPE, "attributed net revenue"),
+        column("revenue", MONEY_SUM_TYPE, "attributed net revenue"),
         column("conversion_share", DoubleType(), "share of the model's conversions"),
         column("revenue_share", DoubleType(), "share of the model's revenue; null if none"),
     ]
@@ -103,11 +103,11 @@ CHANNEL_PERFORMANCE_SCHEMA = StructType(
     [
         column("channel", StringType(), "channel", nullable=False),
         column("model", StringType(), "attribution model", nullable=False),
-        column("spend", MONEY_TYPE, "cost of the channel's clicks (gross of refunds)"),
+        column("spend", MONEY_SUM_TYPE, "cost of the channel's clicks (gross of refunds)"),
         column("clicks", LongType(), "the channel's clicks"),
         column("conversions", DoubleType(), "credited non-cancelled conversions"),
-        column("revenue", MONEY_TYPE, "attributed net revenue"),
-        column("cpa", MONEY_TYPE, "spend / conversions; null without conversions"),
+        column("revenue", MONEY_SUM_TYPE, "attributed net revenue"),
+        column("cpa", MONEY_SUM_TYPE, "spend / conversions; null without conversions"),
         column("roas", DoubleType(), "revenue / spend; null without spend"),
     ]
 )

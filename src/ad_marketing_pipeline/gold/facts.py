@@ -17,7 +17,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.gold.spend import advertiser_column, money
+from ad_marketing_pipeline.gold.spend import money, money_sum
 
 NO_SOURCE = "(none)"
 
@@ -43,7 +43,7 @@ def conversion_facts(
         F.min("event_time").alias("cancelled_at")
     )
     candidate_clicks = clicks.select(
-        F.col("event_id").alias("last_click_id"),
+        F.col("click_id").alias("last_click_id"),
         F.col("user_id").alias("click_user_id"),
         F.col("event_time").alias("clicked_at"),
         F.col("campaign_id").alias("click_campaign_id"),
@@ -63,7 +63,8 @@ def conversion_facts(
     )
     converted = conversions.select(
         "conversion_id",
-        advertiser_column().alias("advertiser"),
+        "advertiser_key",
+        "advertiser",
         "advertiser_id",
         "campaign_id",
         "user_id",
@@ -81,6 +82,7 @@ def conversion_facts(
     cancelled = F.col("cancelled_at").isNotNull()
     return with_click.join(first_cancellation, "conversion_id", "left").select(
         "conversion_id",
+        "advertiser_key",
         "advertiser",
         "advertiser_id",
         F.coalesce("campaign_id", "click_campaign_id").alias("campaign_id"),
@@ -110,7 +112,7 @@ def _ratio(numerator: Column, denominator: Column) -> Column:
 
 
 def _money_ratio(numerator: Column, denominator: Column) -> Column:
-    return money(F.when(denominator != 0, numerator / denominator))
+    return money_sum(F.when(denominator != 0, numerator / denominator))
 
 
 def _delivery_key_columns(zone: str) -> list[Column]:
@@ -174,9 +176,9 @@ def ad_performance(
         F.max("campaign_name").alias("campaign_name"),
         F.sum("impressions").cast("long").alias("impressions"),
         F.sum("clicks").cast("long").alias("clicks"),
-        money(F.sum("ad_spend")).alias("ad_spend"),
+        money_sum(F.sum("ad_spend")).alias("ad_spend"),
         F.sum("conversions").cast("long").alias("conversions"),
-        money(F.sum("revenue")).alias("revenue"),
+        money_sum(F.sum("revenue")).alias("revenue"),
     )
     return totals.transform(with_performance_ratios)
 

@@ -10,8 +10,18 @@ What a micro-batch of new Silver events recomputes:
 - ad performance: the day x source x platform x campaign keys of the batch's clicks and
   impressions and of the conversion facts before and after their update.
 Each recomputation reads Silver filtered by event time (Delta skips files by their min/max
-event_time), so its cost follows what changed more than the history's length. Every write is a
-MERGE on the table's keys that gives the same rows when a batch is re-run.
+event_time), so its cost follows what changed more than the history's length.
+
+Replays: every write is a MERGE that replaces a recomputed scope whole, from Silver, so a batch
+re-run after a crash repeats it harmlessly. A step that reads a Gold table's state from before
+the batch (the performance keys a conversion counted under) writes before that table is written
+(performance before conversion facts), and the advertiser pairs are saved last: a batch killed
+between any two writes and replayed leaves every table as an uninterrupted run does.
+
+Advertisers are keyed by id (advertisers.py); when a batch gives a name its id, or an id a new
+label, the advertiser's rows from its first hour on are recomputed under the key and label.
+Events Gold cannot process (a data error) are set aside in ops_dead_letters and left out
+(deadletters.py); the batch completes.
 """
 
 from __future__ import annotations
@@ -21,11 +31,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DecimalType, StringType, TimestampType
 
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.deadletters import (
+    dead_lettered_ids,
+    excluding,
+    process_isolating,
+    set_aside,
+)
+from ad_marketing_pipeline.gold.advertisers import (
+    advertiser_pairs,
+    new_pairs,
+    read_directory,
+    save_pairs,
+    with_advertiser_keys,
+)
 from ad_marketing_pipeline.gold.facts import (
     PERFORMANCE_KEYS,
     ad_performance,
@@ -35,28 +58,30 @@ from ad_marketing_pipeline.gold.facts import (
 )
 from ad_marketing_pipeline.gold.spend import (
     OBSERVATION_COLUMNS,
-    advertiser_column,
-    advertiser_names,
     advertiser_spend_hours,
     credited_refunds,
-    learn_names,
     local_hour_columns,
     spend_observations,
-    with_advertiser_names,
 )
 from ad_marketing_pipeline.gold.tables import (
     AD_PERFORMANCE_SCHEMA,
     ADVERTISER_SPEND_SCHEMA,
     CONVERSION_FACTS_SCHEMA,
 )
-from ad_marketing_pipeline.io import local_frame, replace_keys, schema_of, upsert_by_keys
+from ad_marketing_pipeline.io import (
+    MicroBatch,
+    local_frame,
+    replace_keys,
+    schema_of,
+    upsert_by_keys,
+)
 
-CARRIED_BUDGETS = schema_of(advertiser=StringType(), carried_budget_value=DecimalType(18, 6))
-EVENT_IDS = schema_of(event_id=StringType())
+CARRIED_BUDGETS = schema_of(advertiser_key=StringType(), carried_budget_value=DecimalType(18, 6))
+CLICK_IDS = schema_of(click_id=StringType())
 CONVERSION_IDS = schema_of(conversion_id=StringType())
-STAND_IN_NAMES = schema_of(advertiser=StringType(), advertiser_name=StringType())
-SCOPE_STARTS = schema_of(advertiser=StringType(), scope_start=TimestampType())
-SPEND_KEYS = ("advertiser", "window_start")
+ADVERTISER_KEYS = schema_of(advertiser_key=StringType())
+SCOPE_STARTS = schema_of(advertiser_key=StringType(), scope_start=TimestampType())
+SPEND_KEYS = ("advertiser_key", "window_start")
 
 
 def of_type(events: DataFrame, *event_types: str) -> DataFrame:
@@ -65,7 +90,8 @@ def of_type(events: DataFrame, *event_types: str) -> DataFrame:
 
 def overwrite_table(frame: DataFrame, table_name: str, columns: list[str]) -> None:
     """Replace a table's rows (its definition and properties stay). Delta's overwrite forgets
-    the table's liquid clustering columns, so they are set again after it."""
+    the table's liquid clustering columns, so they are set again after it. (A full rebuild, not
+    a micro-batch: rerun it after a crash.)"""
     spark = frame.sparkSession
     detail = spark.sql(f"DESCRIBE DETAIL {table_name}").first()
     clustering = list(detail["clusteringColumns"] or []) if detail is not None else []
@@ -84,7 +110,14 @@ SPEND_EVENT_TYPES = ("ad_click", "click_refund", "budget_update")
 # Refunds come after their clicks, usually within days: a click is first looked for this long
 # before its refund (Delta skips older files by event_time), then, if not found, everywhere.
 REFUNDED_CLICK_SEARCH = timedelta(days=31)
-_CLICK_COLUMNS = ("event_id", "event_time", "advertiser", "advertiser_id", "amount")
+_CLICK_COLUMNS = (
+    "click_id",
+    "event_time",
+    "advertiser_key",
+    "advertiser",
+    "advertiser_id",
+    "amount",
+)
 
 
 @dataclass(frozen=True)
@@ -103,20 +136,20 @@ class ChangedTypes:
 
 
 def _find_clicks(silver: DataFrame, click_ids: set[str], not_before: datetime) -> DataFrame:
-    """The clicks with these ids (a small frame), looked for from `not_before` -
+    """The clicks with these click ids (a small frame), looked for from `not_before` -
     REFUNDED_CLICK_SEARCH on first, and in all of Silver only for those not found there."""
     spark = silver.sparkSession
     clicks = of_type(silver, "ad_click").select(*_CLICK_COLUMNS)
 
     def lookup(frame: DataFrame, ids: set[str]) -> list[Row]:
-        wanted = local_frame(spark, [(i,) for i in sorted(ids)], EVENT_IDS)
-        return frame.join(F.broadcast(wanted), "event_id", "left_semi").collect()
+        wanted = local_frame(spark, [(i,) for i in sorted(ids)], CLICK_IDS)
+        return frame.join(F.broadcast(wanted), "click_id", "left_semi").collect()
 
     found: list[Row] = []
     if click_ids:
         recent = clicks.filter(F.col("event_time") >= not_before - REFUNDED_CLICK_SEARCH)
         found = lookup(recent, click_ids)
-    missing = click_ids - {row["event_id"] for row in found}
+    missing = click_ids - {row["click_id"] for row in found}
     if missing:
         found += lookup(clicks, missing)
     return local_frame(spark, found, clicks.schema)
@@ -132,7 +165,7 @@ def _credited_since(silver: DataFrame, since: datetime) -> DataFrame:
         return credited_refunds(refunds.limit(0), clicks)
     # All refunds of those clicks, earlier ones too, decide which refund is each click's first.
     their_refunds = refunds.filter(F.col("event_time") >= first_click[0]).join(
-        F.broadcast(clicks.select(F.col("event_id").alias("click_id"))), "click_id", "left_semi"
+        F.broadcast(clicks.select("click_id")), "click_id", "left_semi"
     )
     return credited_refunds(their_refunds, clicks).filter(F.col("event_time") >= since)
 
@@ -140,32 +173,27 @@ def _credited_since(silver: DataFrame, since: datetime) -> DataFrame:
 def _touched_advertisers(
     changed: DataFrame, silver: DataFrame, types: ChangedTypes
 ) -> list[DataFrame]:
-    """(advertiser, event_time) of the spend observations the changed events add or move."""
-    touched = [
-        of_type(changed, "ad_click", "budget_update").select(
-            advertiser_column().alias("advertiser"), "event_time"
-        )
-    ]
+    """(advertiser_key, event_time) of the spend observations the changed events add or
+    move."""
+    touched = [of_type(changed, "ad_click", "budget_update").select("advertiser_key", "event_time")]
     if types.has("click_refund"):
         batch_refunds = of_type(changed, "click_refund").select("click_id", "event_time")
         ids = {row["click_id"] for row in batch_refunds.select("click_id").collect()}
         clicks = _find_clicks(silver, ids, types.earliest["click_refund"])
         touched.append(
-            batch_refunds.join(
-                clicks.select(F.col("event_id").alias("click_id"), "advertiser"), "click_id"
-            ).select("advertiser", "event_time")
+            batch_refunds.join(clicks.select("click_id", "advertiser_key"), "click_id").select(
+                "advertiser_key", "event_time"
+            )
         )
     if types.has("ad_click"):
         # A refund that came before its click is booked once the click arrives.
-        changed_clicks = of_type(changed, "ad_click").select(
-            F.col("event_id").alias("click_id"), advertiser_column().alias("advertiser")
-        )
+        changed_clicks = of_type(changed, "ad_click").select("click_id", "advertiser_key")
         touched.append(
             of_type(silver, "click_refund")
             .filter(F.col("event_time") >= types.earliest["ad_click"])
             .select("click_id", "event_time")
             .join(F.broadcast(changed_clicks), "click_id")
-            .select("advertiser", "event_time")
+            .select("advertiser_key", "event_time")
         )
     return touched
 
@@ -187,26 +215,29 @@ def _spend_scope(
     silver: DataFrame,
     types: ChangedTypes,
     config: PipelineConfig,
-    stand_ins: list[Row],
+    *,
+    moved_from: Mapping[str, datetime],
+    moves: Mapping[str, str],
 ) -> dict[str, datetime]:
-    """Advertiser -> start of the earliest budget period whose hours the batch changes."""
+    """Advertiser key -> start of the earliest budget period whose hours the batch changes."""
     scope: dict[str, datetime] = {}
     if types.has(*SPEND_EVENT_TYPES):
         period_start = local_hour_columns(F.col("event_time"), config.budget)["period_start"]
         touched = reduce(DataFrame.unionByName, _touched_advertisers(changed, silver, types))
         for row in (
-            touched.filter(F.col("advertiser").isNotNull())
-            .groupBy("advertiser")
+            touched.filter(F.col("advertiser_key").isNotNull())
+            .groupBy("advertiser_key")
             .agg(F.min(period_start).alias("scope_start"))
             .collect()
         ):
-            scope[row["advertiser"]] = row["scope_start"]
-    # Hours kept under an id (or an id's former name) move to the name just learned for it:
-    # both are recomputed from the earliest of those hours.
-    for row in stand_ins:
-        for advertiser in (row["advertiser"], row["advertiser_name"]):
-            known = scope.get(advertiser)
-            scope[advertiser] = min(known or row["scope_start"], row["scope_start"])
+            scope[row["advertiser_key"]] = row["scope_start"]
+    # Hours kept under a key whose events move (a name that got its id) or whose label changed:
+    # the key and the one they move to are recomputed from the first of those hours.
+    for old_key, new_key in moves.items():
+        start = moved_from.get(old_key)
+        if start is not None:
+            for key in (old_key, new_key):
+                scope[key] = min(scope.get(key, start), start)
     return scope
 
 
@@ -215,30 +246,33 @@ def refresh_spend(
     config: PipelineConfig,
     changed: DataFrame | None,
     types: ChangedTypes,
-    renamed: dict[str, str],
+    *,
+    moves: Mapping[str, str],
+    batch: MicroBatch,
 ) -> None:
-    """Bring gold_advertiser_spend up to date with Silver: for the changed events' advertisers
-    and periods, or entirely when `changed` is None. The hours of each advertiser in scope are
-    replaced whole (rows the recomputation no longer has are deleted), and so are the rows kept
-    under an advertiser id, or an id's former name, whose name was just learned (`renamed`:
-    stand-in -> name)."""
+    """Bring gold_advertiser_spend up to date with Silver (events with `advertiser_key`): for
+    the changed events' advertisers and periods, or entirely when `changed` is None. The hours
+    of each advertiser in scope are replaced whole (rows the recomputation no longer has are
+    deleted), and so are the hours of the keys `moves` names (old key -> new key)."""
     spark = silver.sparkSession
     table = config.table("gold_advertiser_spend")
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
     if changed is None:
+        batch.before_write()
         overwrite_table(_all_spend_hours(silver, config), table, columns)
         return
     existing = spark.table(table)
-    stand_ins = []
-    if renamed:
-        stand_in_names = local_frame(spark, sorted(renamed.items()), STAND_IN_NAMES)
-        stand_ins = (
-            existing.join(F.broadcast(stand_in_names), "advertiser")
-            .groupBy("advertiser", "advertiser_name")
+    moved_from: dict[str, datetime] = {}
+    if moves:
+        keys = local_frame(spark, [(key,) for key in sorted(moves)], ADVERTISER_KEYS)
+        for row in (
+            existing.join(F.broadcast(keys), "advertiser_key", "left_semi")
+            .groupBy("advertiser_key")
             .agg(F.min("period_start").alias("scope_start"))
             .collect()
-        )
-    scope_starts = _spend_scope(changed, silver, types, config, stand_ins)
+        ):
+            moved_from[row["advertiser_key"]] = row["scope_start"]
+    scope_starts = _spend_scope(changed, silver, types, config, moved_from=moved_from, moves=moves)
     if not scope_starts:
         return
     scope = F.broadcast(local_frame(spark, sorted(scope_starts.items()), SCOPE_STARTS))
@@ -249,23 +283,24 @@ def refresh_spend(
         _credited_since(silver, since),
         of_type(recent, "budget_update"),
     )
-    in_scope = observations.join(scope, "advertiser").filter(
+    in_scope = observations.join(scope, "advertiser_key").filter(
         F.col("event_time") >= F.col("scope_start")
     )
     carried = (
-        existing.join(scope, "advertiser")
+        existing.join(scope, "advertiser_key")
         .filter(F.col("window_start") < F.col("scope_start"))
-        .groupBy("advertiser")
+        .groupBy("advertiser_key")
         .agg(F.max_by("budget_value", "window_start").alias("carried_budget_value"))
     )
     hours = in_scope.select(*OBSERVATION_COLUMNS).transform(
         advertiser_spend_hours(config.budget, carried)
     )
     replaced = (
-        existing.join(scope, "advertiser")
+        existing.join(scope, "advertiser_key")
         .filter(F.col("window_start") >= F.col("scope_start"))
         .select(*SPEND_KEYS)
     )
+    batch.before_write()
     replace_keys(hours.select(*columns), replaced, table, SPEND_KEYS)
 
 
@@ -283,7 +318,7 @@ def _facts_of(
     """Conversion facts of the conversions with these ids and times (all when None)."""
     lookback = config.attribution.lookback_days
     zone = config.budget.timezone
-    conversions = of_type(silver, "conversion").withColumn("conversion_id", F.col("event_id"))
+    conversions = of_type(silver, "conversion")
     cancellations = of_type(silver, "conversion_cancellation")
     clicks = of_type(silver, "ad_click")
     if conversions_at is not None:
@@ -328,7 +363,7 @@ def _affected_conversions(
         "left_semi",
     )
     new = of_type(changed, "conversion").select(
-        F.col("event_id").alias("conversion_id"), F.col("event_time").alias("converted_at")
+        "conversion_id", F.col("event_time").alias("converted_at")
     )
     affected = (
         new.unionByName(cancelled.select("conversion_id", "converted_at"))
@@ -375,19 +410,28 @@ def refresh_facts(
     config: PipelineConfig,
     changed: DataFrame | None,
     types: ChangedTypes,
-    renamed: dict[str, str],
+    *,
+    moves: Mapping[str, str],
+    batch: MicroBatch,
 ) -> None:
-    """Bring gold_fact_conversions and gold_fact_ad_performance up to date with Silver."""
+    """Bring gold_fact_conversions and gold_fact_ad_performance up to date with Silver.
+
+    Ad performance is written first: the keys it recomputes include those the affected
+    conversions counted under before the batch, read from the facts table, which is written
+    after it. Were the facts written first and the batch killed in between, its replay would
+    read the new facts as the old ones and leave the old keys' rows stale."""
     spark = silver.sparkSession
     facts_table = config.table("gold_fact_conversions")
     performance_table = config.table("gold_fact_ad_performance")
     fact_columns = CONVERSION_FACTS_SCHEMA.fieldNames()
     if changed is None:
+        batch.before_write()
         overwrite_table(_facts_of(silver, config, None), facts_table, fact_columns)
         performance = _performance_of(silver, spark.table(facts_table), None, config)
+        batch.before_write()
         overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
         return
-    if not types.has(*FACT_EVENT_TYPES) and not renamed:
+    if not types.has(*FACT_EVENT_TYPES) and not moves:
         return
     existing_facts = spark.table(facts_table)
     keys: set[Row] = set()
@@ -396,13 +440,15 @@ def refresh_facts(
         if types.has("conversion", "conversion_cancellation", "ad_click")
         else {}
     )
-    if renamed:  # conversions kept under an advertiser id whose name was just learned
+    if moves:  # conversions kept under a key whose advertiser moved or was relabelled
         for row in (
-            existing_facts.filter(F.col("advertiser").isin(*renamed))
+            existing_facts.filter(F.col("advertiser_key").isin(*sorted(moves)))
             .select("conversion_id", "converted_at")
             .collect()
         ):
             conversions_at.setdefault(row["conversion_id"], row["converted_at"])
+    facts = existing_facts
+    new_facts: DataFrame | None = None
     if conversions_at:
         ids = F.broadcast(
             local_frame(spark, [(i,) for i in sorted(conversions_at)], CONVERSION_IDS)
@@ -410,109 +456,117 @@ def refresh_facts(
         old = existing_facts.join(ids, "conversion_id", "left_semi")
         keys.update(conversion_keys(old).collect())
         new_facts = _facts_of(silver, config, conversions_at).select(*fact_columns).persist()
-        try:
-            keys.update(conversion_keys(new_facts).collect())
+        keys.update(conversion_keys(new_facts).collect())
+        facts = existing_facts.join(ids, "conversion_id", "left_anti").unionByName(new_facts)
+    try:
+        zone = config.budget.timezone
+        keys.update(delivery_keys(of_type(changed, "ad_click", "impression"), zone).collect())
+        if keys:
+            key_rows = sorted(keys)
+            performance = _performance_of(silver, facts, key_rows, config)
+            affected = local_frame(spark, key_rows, PERFORMANCE_KEYS_SCHEMA)
+            batch.before_write()
+            replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
+        if new_facts is not None:
+            batch.before_write()
             upsert_by_keys(new_facts, facts_table, ["conversion_id"])
-        finally:
+    finally:
+        if new_facts is not None:
             new_facts.unpersist()
-    zone = config.budget.timezone
-    keys.update(delivery_keys(of_type(changed, "ad_click", "impression"), zone).collect())
-    if not keys:
-        return
-    key_rows = sorted(keys)
-    performance = _performance_of(silver, spark.table(facts_table), key_rows, config)
-    affected = local_frame(spark, key_rows, PERFORMANCE_KEYS_SCHEMA)
-    replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
 
 
 # ---------------------------------------------------------------------------------------------
 # The layer
 # ---------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class NameUpdate:
-    """Advertiser names after a batch: all known now (a small frame), the ids whose name the
-    batch teaches (saved by `save`), and the stand-ins to move (see `learn_names`)."""
-
-    names: DataFrame
-    learned: dict[str, str]
-    stand_ins: dict[str, str]
-
-    def save(self, table: str) -> None:
-        """Write the learned names. Called after the writes that move the stand-ins: were the
-        names saved first and the batch then re-run after a crash, it would learn nothing and
-        leave the stand-ins where they are."""
-        save_names(self.names.sparkSession, self.learned, table)
+CHANGED_COLUMNS = (
+    "event_id",
+    "event_type",
+    "event_time",
+    "advertiser",
+    "advertiser_id",
+    "click_id",
+    "conversion_id",
+    "user_id",
+    "source",
+    "platform",
+    "campaign_id",
+)
 
 
-def save_names(spark: SparkSession, learned: Mapping[str, str], table: str) -> None:
-    """Upsert advertiser id -> name pairs into a names table (advertiser_id, advertiser_name):
-    Gold's gold_advertisers and the serving stream's gold_serving_advertisers."""
-    if learned:
-        updates = local_frame(spark, sorted(learned.items()), ADVERTISERS)
-        upsert_by_keys(updates, table, ["advertiser_id"])
-
-
-def names_after(events: DataFrame, table: str) -> NameUpdate:
-    """What `events` teach about advertiser names, given those in `table` (advertiser_id,
-    advertiser_name). The name of an id is the smallest one events gave it."""
-    spark = events.sparkSession
-    known = {row["advertiser_id"]: row["advertiser_name"] for row in spark.table(table).collect()}
-    seen = advertiser_names(events).collect()
-    learned, stand_ins = learn_names(known, [(row[0], row[1]) for row in seen])
-    names = local_frame(spark, sorted({**known, **learned}.items()), ADVERTISERS)
-    return NameUpdate(names, learned, stand_ins)
-
-
-ADVERTISERS = schema_of(advertiser_id=StringType(), advertiser_name=StringType())
-
-
-def refresh_gold(silver: DataFrame, config: PipelineConfig, changed: DataFrame | None) -> None:
+def refresh_gold(
+    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, batch: MicroBatch
+) -> None:
     """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
+    spark = silver.sparkSession
     names_table = config.table("gold_advertisers")
     if changed is None:
-        overwrite_table(advertiser_names(silver), names_table, ["advertiser_id", "advertiser_name"])
-        spark = silver.sparkSession
-        names = local_frame(spark, spark.table(names_table).collect(), ADVERTISERS)
-        named_silver = silver.transform(with_advertiser_names(names))
+        batch.before_write()
+        overwrite_table(advertiser_pairs(silver), names_table, ["advertiser_id", "advertiser_name"])
+        keyed_silver = silver.transform(with_advertiser_keys(read_directory(spark, names_table)))
         types = ChangedTypes({})
-        refresh_spend(named_silver, config, None, types, {})
-        refresh_facts(named_silver, config, None, types, {})
+        refresh_spend(keyed_silver, config, None, types, moves={}, batch=batch)
+        refresh_facts(keyed_silver, config, None, types, moves={}, batch=batch)
         return
-    update = names_after(changed, names_table)
-    named = with_advertiser_names(update.names)
-    named_silver = silver.transform(named)
-    named_changed = changed.transform(named).localCheckpoint()
-    types = ChangedTypes.of(named_changed)
-    refresh_spend(named_silver, config, named_changed, types, update.stand_ins)
-    refresh_facts(named_silver, config, named_changed, types, update.stand_ins)
-    update.save(names_table)
+    before = read_directory(spark, names_table)
+    learned = new_pairs(changed, before)
+    after = before.with_pairs(learned)
+    keyed = with_advertiser_keys(after)
+    keyed_changed = changed.transform(keyed).localCheckpoint()
+    types = ChangedTypes.of(keyed_changed)
+    moves = before.moves(after)
+    refresh_spend(silver.transform(keyed), config, keyed_changed, types, moves=moves, batch=batch)
+    refresh_facts(silver.transform(keyed), config, keyed_changed, types, moves=moves, batch=batch)
+    # Last: a batch replayed after the pairs were saved learns nothing and moves nothing.
+    save_pairs(spark, learned, names_table, batch)
 
 
-def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
-    """The Silver -> Gold micro-batch writer (foreachBatch: MERGEs cannot stream)."""
-    silver_table = config.table("silver_events")
+@dataclass
+class GoldWriter:
+    """The Silver -> Gold micro-batch writer (foreachBatch: MERGEs cannot stream). Events Gold
+    cannot process are set aside (ops_dead_letters) and left out of Silver from then on."""
 
-    def write(batch: DataFrame, batch_id: int) -> None:
+    config: PipelineConfig
+    dead_lettered: frozenset[str] | None = None  # read at the first batch
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        config = self.config
+        micro = MicroBatch.of("gold", batch, batch_id, config.checkpoint("gold"), config.faults)
+        dead_letters = config.table("ops_dead_letters")
+        if self.dead_lettered is None:
+            self.dead_lettered = dead_lettered_ids(spark, dead_letters, "gold")
+        silver = spark.table(config.table("silver_events"))
         # Persisted: the refresh reads the batch several times, and it is scanned once only
         # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
-        changed = batch.select(
-            "event_id",
-            "event_type",
-            "event_time",
-            "advertiser",
-            "advertiser_id",
-            "click_id",
-            "conversion_id",
-            "user_id",
-            "source",
-            "platform",
-            "campaign_id",
-        ).persist()
+        changed = batch.select(*CHANGED_COLUMNS).persist()
         try:
-            refresh_gold(batch.sparkSession.table(silver_table), config, changed)
+            poison = process_isolating(
+                changed,
+                lambda rows, left_out: refresh_gold(
+                    excluding(silver, left_out), config, excluding(rows, left_out), micro
+                ),
+                self.dead_lettered,
+            )
+            set_aside(micro, silver, poison, dead_letters)
+            self.dead_lettered |= frozenset(poison)
+            micro.finish()
         finally:
             changed.unpersist()
 
-    return write
+
+def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
+    """The Silver -> Gold micro-batch writer."""
+    return GoldWriter(config)
+
+
+def rebuild(silver: DataFrame, config: PipelineConfig) -> None:
+    """Recompute every Gold table from Silver (less the events Gold set aside)."""
+    spark = silver.sparkSession
+    left_out = dead_lettered_ids(spark, config.table("ops_dead_letters"), "gold")
+    refresh_gold(
+        excluding(silver, left_out),
+        config,
+        None,
+        MicroBatch("gold", "full-refresh", 0, config.faults),
+    )

@@ -6,19 +6,25 @@ Spark de-duplicates a micro-batch's clicks and sums its events per advertiser an
 (`batch_partials`); the driver folds those few partial states into the table's rows (`fold`):
 on a few rows, plain Python takes milliseconds where every Spark job costs a fixed overhead.
 
-The row is a state that new events fold into: the advertiser's newest budget period (from its
-clicks and budget observations), the gross spend of that period, and the newest budget value seen.
-Folding is associative and commutative, so a batch's events, the table's current row and a row
-kept under a stand-in name (an id whose name was just learned) combine in any order, and the
-result agrees with gold_advertiser_spend's newest row of the advertiser (see spend.py):
+The rules agree with gold_advertiser_spend (spend.py) and Silver:
 
-- `spend_to_date` is the gross spend of the newest period: a click of a newer period starts a
-  new sum, a click of an older (closed) period does not count;
-- the budget in effect is the newest budget observation, by (event time, budget update before
-  a click's budget value, event id), as `_budget_of_hour` orders them in spend.py;
+- an advertiser is its key (advertisers.py: the id when events give one; names are labels);
+- of several copies of one event id in a batch, the one received first counts (Silver's rule);
+  a copy arriving in a later batch is a duplicate (the stream's state remembers click ids for a
+  budget period and the allowed clock skew, `dedup_watermark`);
+- the spend of each budget period is kept apart, so a click stamped in the next period (allowed
+  by `quality.max_future_skew_minutes`) waits for that period instead of replacing the spend of
+  the current one;
+- "now" (`as_of`) is the newest instant any valid event shows, each event counting for no more
+  than when it was received (`least(event_time, received_at)`): one event stamped ahead of its
+  arrival cannot move "now" (and the current period) ahead. Replayed history (events far older
+  than their arrival) still has its own newest event as "now";
+- `spend_to_date` is the gross spend of the current period (the period of "now");
+- the budget in effect is the newest budget observation by `budget_order` (spend.py);
 - `can_serve` is spend_to_date < budget_value; with no known budget the `missing_budget` policy.
 
-Refunds credit clicks back (net spend) but never reopen serving, so they are not read here.
+Folding is associative and commutative, so events fold in whatever order and grouping they
+arrive. Refunds credit clicks back (net spend) but never reopen serving, so they are not read.
 """
 
 from __future__ import annotations
@@ -27,13 +33,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import BudgetPolicy
-from ad_marketing_pipeline.gold.spend import local_hour_columns, money
-from ad_marketing_pipeline.gold.tables import BUDGET_ORDER_TYPE
+from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
+from ad_marketing_pipeline.gold.spend import (
+    BUDGET_UPDATE_RANK,
+    CLICK_BUDGET_RANK,
+    budget_order,
+    local_hour_columns,
+    money,
+    money_sum,
+)
+from ad_marketing_pipeline.silver import received_order
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -45,67 +59,87 @@ SERVING_EVENT_COLUMNS = (
     "advertiser_id",
     "amount",
     "budget_value",
+    "received_at",
+    "file_path",
+    "partition",
+    "offset",
 )
-_BUDGET_UPDATE_RANK = 2  # as in spend.py: a budget update outranks a click's budget value
-_CLICK_BUDGET_RANK = 1
+
+
+def serving_events(valid: DataFrame) -> DataFrame:
+    """The valid Silver-shaped events, with the columns the serving status needs: clicks and
+    budget observations count; every event names advertisers and moves "now"."""
+    return valid.select(*SERVING_EVENT_COLUMNS)
+
+
+def dedup_watermark(policy: BudgetPolicy, quality: QualityConfig) -> str:
+    """How long a click id is remembered: a budget period (the longest day or month), the
+    allowed clock skew and an hour more. A click older than that belongs to a closed period,
+    which no longer decides serving, and the stream drops it."""
+    longest = timedelta(days=32) if policy.period == "month" else timedelta(hours=25)
+    skew = timedelta(minutes=quality.max_future_skew_minutes)
+    return f"{int((longest + skew + timedelta(hours=1)).total_seconds())} seconds"
+
+
+def with_spend_counted_once(policy: BudgetPolicy, quality: QualityConfig) -> Transform:
+    """The events, each as an observation (`counts_spend` false), plus the id of each click
+    new to the stream (`counts_spend` true): de-duplicated on its event_id by the stream's
+    state within `dedup_watermark`. Which copy of a new click counts is decided per batch
+    (`batch_partials`: the first received). Silver de-duplicates across all history; a click of
+    a closed period that comes back later than that no longer changes serving, so forgetting it
+    bounds the state."""
+
+    def apply(events: DataFrame) -> DataFrame:
+        new_clicks = (
+            events.filter(F.col("event_type") == "ad_click")
+            .select("event_id", "event_time")
+            .withWatermark("event_time", dedup_watermark(policy, quality))
+            .dropDuplicatesWithinWatermark(["event_id"])
+        )
+        new_ids = new_clicks.select(
+            *(
+                F.col(field.name)
+                if field.name in ("event_id", "event_time")
+                else F.lit(None).cast(field.dataType).alias(field.name)
+                for field in events.schema.fields
+            ),
+            F.lit(True).alias("counts_spend"),
+        )
+        return events.withColumn("counts_spend", F.lit(False)).unionByName(new_ids)
+
+    return apply
 
 
 def _has_text(name: str) -> Column:
     return F.coalesce(F.trim(F.col(name)) != "", F.lit(False))
 
 
-def serving_events(valid: DataFrame) -> DataFrame:
-    """The valid Silver-shaped events the serving status needs: clicks and budget updates, and
-    any event naming both an advertiser and its id (they teach advertiser names)."""
-    spend = F.col("event_type").isin("ad_click", "budget_update")
-    names = _has_text("advertiser") & _has_text("advertiser_id")
-    return valid.filter(spend | names).select(*SERVING_EVENT_COLUMNS)
-
-
-def dedup_watermark(policy: BudgetPolicy) -> str:
-    """How long a click id is remembered: a budget period (the longest day or month) and an
-    hour more. A click older than that belongs to a closed period, which no longer decides
-    serving, and the stream drops it."""
-    longest = timedelta(days=32) if policy.period == "month" else timedelta(hours=25)
-    return f"{int((longest + timedelta(hours=1)).total_seconds())} seconds"
-
-
-def with_spend_counted_once(policy: BudgetPolicy) -> Transform:
-    """The events, each once as an observation (its time, hour, period, budget value: folding
-    these in twice changes nothing), plus each click once more as spend (`counts_spend`),
-    de-duplicated on its event_id by the stream's state within `dedup_watermark`. Silver
-    de-duplicates across all history; a click of a closed period that comes back later than
-    that no longer changes serving, so forgetting it bounds the state."""
-
-    def apply(events: DataFrame) -> DataFrame:
-        spend = (
-            events.filter(F.col("event_type") == "ad_click")
-            .withWatermark("event_time", dedup_watermark(policy))
-            .dropDuplicatesWithinWatermark(["event_id"])
-        )
-        return events.withColumn("counts_spend", F.lit(False)).unionByName(
-            spend.withColumn("counts_spend", F.lit(True))
-        )
-
-    return apply
-
-
 def batch_partials(policy: BudgetPolicy) -> Transform:
     """A batch's events (`with_spend_counted_once`) summed per advertiser (as the events name
     it: its name and id, or one of them), id and budget period, in one pass: the partial
-    states the driver folds into the table's rows (`fold`; rows whose `observed` is false come
-    only from events that teach a name), a handful of rows per advertiser whatever the batch's
-    size."""
+    states the driver folds into the table's rows (`fold`). Each event id counts once, as its
+    first received copy of the batch; a click's amount counts when the stream has not seen its
+    id before. Every row also carries the newest instant its events show (`now_candidate`,
+    each event counting for no more than when it was received) and that instant's period; rows
+    whose `observed` is false come only from events that name an advertiser or move "now"."""
 
     def apply(events: DataFrame) -> DataFrame:
+        by_id = Window.partitionBy("event_id")
+        copies_first = by_id.orderBy(F.col("counts_spend").asc(), received_order())
+        firsts = (
+            events.withColumn("_new", F.bool_or("counts_spend").over(by_id))
+            .withColumn("_copy", F.row_number().over(copies_first))
+            .filter("_copy = 1 AND NOT counts_spend")
+            .drop("_copy", "counts_spend")
+        )
         hour = local_hour_columns(F.col("event_time"), policy)
+        now_candidate = F.least(F.col("event_time"), F.col("received_at"))
         is_click = F.col("event_type") == "ad_click"
         observed = F.col("event_type").isin("ad_click", "budget_update")
-        counts = F.col("counts_spend") & is_click
-        rank = F.when(is_click, F.lit(_CLICK_BUDGET_RANK)).otherwise(F.lit(_BUDGET_UPDATE_RANK))
-        budget = F.when(observed & ~F.col("counts_spend"), money(F.col("budget_value")))
-        order = F.when(budget.isNotNull(), F.struct(F.col("event_time"), rank, F.col("event_id")))
-        rows = events.select(
+        counts = is_click & F.col("_new")
+        rank = F.when(is_click, F.lit(CLICK_BUDGET_RANK)).otherwise(F.lit(BUDGET_UPDATE_RANK))
+        budget = F.when(observed, money(F.col("budget_value")))
+        rows = firsts.select(
             F.when(_has_text("advertiser"), F.col("advertiser")).alias("advertiser"),
             F.when(_has_text("advertiser_id"), F.col("advertiser_id")).alias("advertiser_id"),
             hour["period_start"].alias("period_start"),
@@ -113,18 +147,22 @@ def batch_partials(policy: BudgetPolicy) -> Transform:
             money(F.when(counts, F.col("amount")).otherwise(F.lit(0))).alias("spend"),
             F.when(counts, F.lit(1)).otherwise(F.lit(0)).alias("clicks"),
             budget.alias("budget_value"),
-            order.cast(BUDGET_ORDER_TYPE).alias("budget_order"),
+            F.when(budget.isNotNull(), budget_order(rank)).alias("budget_order"),
             F.when(observed, hour["window_start"]).alias("window_start"),
             F.when(observed, F.col("event_time")).alias("event_time"),
+            now_candidate.alias("now_candidate"),
+            local_hour_columns(now_candidate, policy)["period_start"].alias("now_period"),
         )
         return rows.groupBy("advertiser", "advertiser_id", "period_start").agg(
             F.bool_or("observed").alias("observed"),
-            money(F.sum("spend")).alias("spend_to_date"),
+            money_sum(F.sum("spend")).alias("spend_to_date"),
             F.sum("clicks").cast("long").alias("clicks"),
             F.max_by("budget_value", "budget_order").alias("budget_value"),
             F.max("budget_order").alias("budget_order"),
             F.max("window_start").alias("latest_hour"),
             F.max("event_time").alias("latest_event_time"),
+            F.max("now_candidate").alias("now_candidate"),
+            F.max_by("now_period", "now_candidate").alias("now_period"),
         )
 
     return apply
@@ -134,58 +172,65 @@ def batch_partials(policy: BudgetPolicy) -> Transform:
 # Folding partial states (on the driver: a few rows per advertiser)
 # ---------------------------------------------------------------------------------------------
 
-BudgetOrder = tuple[datetime, int, str]
+# (event_time, rank, received_at, file_path, partition, offset, event_id), as spend.budget_order
+BudgetOrder = tuple[Any, ...]
+PeriodSpend = tuple[Decimal, int]  # (spend, clicks)
+
+
+def order_key(order: BudgetOrder | None) -> tuple[tuple[bool, Any], ...]:
+    """A budget order as Spark compares structs: field by field, nulls first."""
+    if order is None:
+        return ()
+    return tuple((value is not None, value) for value in order)
 
 
 @dataclass(frozen=True)
 class ServingState:
     """What the serving status knows of one advertiser (a row of gold_serving_status without
-    can_serve and bookkeeping), or a partial state to fold into it."""
+    its label, can_serve and bookkeeping), or a partial state to fold into it."""
 
-    advertiser: str
-    advertiser_id: str | None
-    period_start: datetime
-    spend_to_date: Decimal
-    clicks: int
+    key: str
+    advertiser_id: str | None  # the key, when it is an id (None: a stand-in name)
+    periods: Mapping[datetime, PeriodSpend]
     budget_value: Decimal | None
     budget_order: BudgetOrder | None
     latest_hour: datetime
     latest_event_time: datetime
 
-    def can_serve(self, policy: BudgetPolicy) -> bool:
+    def spend_in(self, period_start: datetime | None) -> PeriodSpend:
+        """(spend, clicks) of one budget period."""
+        if period_start is None:
+            return Decimal(0), 0
+        return self.periods.get(period_start, (Decimal(0), 0))
+
+    def can_serve(self, period_start: datetime | None, policy: BudgetPolicy) -> bool:
         if self.budget_value is None:
             return policy.missing_budget == "serve"
-        return self.spend_to_date < self.budget_value
+        return self.spend_in(period_start)[0] < self.budget_value
 
-
-def _largest(first: str | None, second: str | None) -> str | None:
-    if first is None or second is None:
-        return first if second is None else second
-    return max(first, second)
+    def since(self, period_start: datetime) -> ServingState:
+        """The state without the spend of periods before `period_start` (they are closed)."""
+        kept = {start: spend for start, spend in self.periods.items() if start >= period_start}
+        return replace(self, periods=kept)
 
 
 def fold(state: ServingState, other: ServingState) -> ServingState:
-    """Two states of one advertiser as one: the newer period's spend (a tie adds them up), the
-    budget observation ordered last, the newest hour and event, the largest id. Associative and
-    commutative, so events fold in whatever order and grouping they arrive."""
-    if state.period_start == other.period_start:
-        spend, clicks = state.spend_to_date + other.spend_to_date, state.clicks + other.clicks
-    else:
-        newer = state if state.period_start > other.period_start else other
-        spend, clicks = newer.spend_to_date, newer.clicks
-    budget_value, budget_order = state.budget_value, state.budget_order
-    if other.budget_order is not None and (
-        budget_order is None or other.budget_order > budget_order
-    ):
-        budget_value, budget_order = other.budget_value, other.budget_order
+    """Two states of one advertiser as one: each period's spend added up, the budget
+    observation ordered last, the newest hour and event. Associative and commutative, so events
+    fold in whatever order and grouping they arrive."""
+    periods = dict(state.periods)
+    for start, (spend, clicks) in other.periods.items():
+        known_spend, known_clicks = periods.get(start, (Decimal(0), 0))
+        periods[start] = (known_spend + spend, known_clicks + clicks)
+    budget_value, order = state.budget_value, state.budget_order
+    if other.budget_order is not None and order_key(other.budget_order) > order_key(order):
+        budget_value, order = other.budget_value, other.budget_order
     return ServingState(
-        advertiser=state.advertiser,
-        advertiser_id=_largest(state.advertiser_id, other.advertiser_id),
-        period_start=max(state.period_start, other.period_start),
-        spend_to_date=spend,
-        clicks=clicks,
+        key=state.key,
+        advertiser_id=state.advertiser_id or other.advertiser_id,
+        periods=periods,
         budget_value=budget_value,
-        budget_order=budget_order,
+        budget_order=order,
         latest_hour=max(state.latest_hour, other.latest_hour),
         latest_event_time=max(state.latest_event_time, other.latest_event_time),
     )
@@ -194,30 +239,20 @@ def fold(state: ServingState, other: ServingState) -> ServingState:
 def fold_batch(
     current: Mapping[str, ServingState],
     partials: Iterable[ServingState],
-    stand_ins: Mapping[str, str],
+    moves: Mapping[str, str],
 ) -> tuple[dict[str, ServingState], set[str]]:
-    """The states a batch changes (advertiser -> new state) and the keys it removes: the
-    batch's partial states (advertiser names already resolved) folded into the current ones,
-    and the rows kept under a stand-in (an id, or a former name) folded into the name just
-    learned for it."""
+    """The states a batch changes (key -> new state) and the keys it removes: the rows kept
+    under a stand-in name that just got its id (`moves`: old key -> new key) folded into the
+    id's, then the batch's partial states (keys already resolved)."""
     changed: dict[str, ServingState] = {}
 
     def add(state: ServingState) -> None:
-        known = changed.get(state.advertiser) or current.get(state.advertiser)
-        changed[state.advertiser] = state if known is None else fold(known, state)
+        known = changed.get(state.key) or current.get(state.key)
+        changed[state.key] = state if known is None else fold(known, state)
 
-    removed = {stand_in for stand_in in stand_ins if stand_in in current}
-    for stand_in in sorted(removed):
-        add(replace(current[stand_in], advertiser=stand_ins[stand_in]))
+    removed = {old for old, new in moves.items() if old in current and old != new}
+    for old in sorted(removed):
+        add(replace(current[old], key=moves[old], advertiser_id=moves[old]))
     for partial in partials:
         add(partial)
     return changed, removed - set(changed)
-
-
-def stand_ins_among(states: Mapping[str, ServingState], names: Mapping[str, str]) -> dict[str, str]:
-    """Rows kept under their advertiser's id whose name is known now -> that name."""
-    return {
-        key: names[key]
-        for key, state in states.items()
-        if key == state.advertiser_id and key in names
-    }

@@ -11,15 +11,16 @@ MERGE's join.
 
 Exactly once: clicks are de-duplicated by the stream's state (bounded by a watermark of one
 budget period), and the write is idempotent per (stream, batch id): Delta skips a batch it has
-already committed, so a batch re-run after a crash changes nothing twice. Rows written by another
-checkpoint's stream would count events twice, so the batch refuses to run instead: delete the
-table together with the checkpoint (the stream rebuilds the status from what the source still
-holds), never one without the other.
+already committed, so a batch re-run after a crash changes nothing twice. The table's rows are
+the stream's own state: a new checkpoint (a lost or deleted one) re-reads the source from its
+start, so its stream rebuilds the status from empty rather than count events twice on top of
+the old rows (what the source no longer holds, past a Kafka retention, is then missing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -27,153 +28,212 @@ from typing import Any
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig
-from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.gold.layer import save_names
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.gold.advertisers import (
+    AdvertiserDirectory,
+    Identity,
+    read_directory,
+    save_pairs,
+)
 from ad_marketing_pipeline.gold.serving import (
     ServingState,
     batch_partials,
     fold_batch,
-    stand_ins_among,
 )
-from ad_marketing_pipeline.gold.spend import learn_names
 from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
-from ad_marketing_pipeline.io import local_frame
-from ad_marketing_pipeline.ops import is_spark_connect
+from ad_marketing_pipeline.io import MicroBatch, local_frame
+
+log = logging.getLogger(__name__)
 
 
-def streaming_query_id(spark: SparkSession) -> str | None:
-    """Id of the streaming query running this micro-batch (it survives restarts from the same
-    checkpoint), or None where the driver cannot see it (Spark Connect)."""
-    if is_spark_connect(spark):
-        return None
-    return spark.sparkContext.getLocalProperty("sql.streaming.queryId")
-
-
-def check_same_stream(rows: Sequence[Row], query_id: str | None, table: str) -> None:
-    """Raise when `table`'s rows were written by another serving stream (another checkpoint)."""
-    others = {row["serving_query_id"] for row in rows} - {query_id, None}
-    if query_id is not None and others:
-        raise PipelineError(
-            f"{table} was written by another serving stream (query id {min(others)}), that is "
-            "from another checkpoint: its rows would count events twice. Delete the table "
-            "together with the serving checkpoint (the stream rebuilds the status from the "
-            "source), or restore the checkpoint."
-        )
-
-
-def state_of(row: Row | Mapping[str, Any], names: Mapping[str, str]) -> ServingState:
-    """A partial-state row (batch_partials) or a table row as a ServingState; a partial that
-    names only its advertiser's id counts for the name known for it (the id until then)."""
-    advertiser = row["advertiser"] or names.get(row["advertiser_id"], row["advertiser_id"])
+def state_of_row(row: Row) -> ServingState:
+    """A gold_serving_status row as the state it holds."""
     order = row["budget_order"]
     return ServingState(
-        advertiser=advertiser,
+        key=row["advertiser_key"],
         advertiser_id=row["advertiser_id"],
-        period_start=row["period_start"],
-        spend_to_date=row["spend_to_date"],
-        clicks=row["clicks"],
+        periods={
+            item["period_start"]: (item["spend_to_date"], item["clicks"])
+            for item in row["period_spend"] or []
+        },
         budget_value=row["budget_value"],
-        budget_order=None if order is None else (order[0], order[1], order[2]),
+        budget_order=None if order is None else tuple(order),
+        latest_hour=row["latest_hour"],
+        latest_event_time=row["latest_event_time"],
+    )
+
+
+def state_of_partial(row: Row, identity: Identity) -> ServingState:
+    """A partial-state row (batch_partials) as a state of the advertiser `identity`."""
+    order = row["budget_order"]
+    return ServingState(
+        key=identity.key,
+        advertiser_id=identity.advertiser_id,
+        periods={row["period_start"]: (row["spend_to_date"], row["clicks"])},
+        budget_value=row["budget_value"],
+        budget_order=None if order is None else tuple(order),
         latest_hour=row["latest_hour"],
         latest_event_time=row["latest_event_time"],
     )
 
 
 def status_row(
-    state: ServingState, policy: BudgetPolicy, stamp: Mapping[str, Any]
+    state: ServingState,
+    directory: AdvertiserDirectory,
+    config: PipelineConfig,
+    now: tuple[datetime | None, datetime | None],
+    stamp: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The table row of a state, with can_serve and the writing batch's `stamp`."""
+    """The table row of a state: its label and id, the current period's spend, can_serve, the
+    spend kept for later periods, "now" and the writing batch's `stamp`."""
+    as_of, current_period = now
+    label = directory.labels.get(state.key, state.key) if state.advertiser_id else state.key
+    spend, clicks = state.spend_in(current_period)
     return {
-        "advertiser": state.advertiser,
+        "advertiser_key": state.key,
+        "advertiser": label,
         "advertiser_id": state.advertiser_id,
-        "period_start": state.period_start,
-        "spend_to_date": state.spend_to_date,
-        "clicks": state.clicks,
+        "period_start": current_period,
+        "spend_to_date": spend,
+        "clicks": clicks,
         "budget_value": state.budget_value,
-        "budget_order": state.budget_order,  # (event_time, rank, event_id)
+        "budget_order": state.budget_order,
         "latest_hour": state.latest_hour,
         "latest_event_time": state.latest_event_time,
-        "can_serve": state.can_serve(policy),
+        "can_serve": state.can_serve(current_period, config.budget),
+        "period_spend": [
+            {"period_start": start, "spend_to_date": value, "clicks": count}
+            for start, (value, count) in sorted(state.periods.items())
+        ],
+        "as_of": as_of,
+        "current_period_start": current_period,
         **stamp,
     }
 
 
 @dataclass
 class ServingWriter:
-    """The serving micro-batch writer (foreachBatch): learn names, fold the batch into the
-    status, write it.
+    """The serving micro-batch writer (foreachBatch): learn advertiser pairs, fold the batch
+    into the states, write the status.
 
     Only this stream writes its two tables, so they are read at its first batch and then kept
     in memory: a table read costs a Spark job per batch, a dictionary nothing. A failed batch
     stops the query; a restart builds a new writer, which reads them again and skips the
     batches whose write the table already holds (a crash between the write and the
-    checkpoint's commit re-runs the batch). Names are saved before the status: a batch re-run
-    after saving them and before its write still moves the rows kept under an id whose name it
-    learned, found from the rows themselves (`stand_ins_among`)."""
+    checkpoint's commit re-runs the batch). Pairs are saved before the status: a batch re-run
+    after saving them and before its write still moves the rows kept under a stand-in name
+    that got its id, found from the rows themselves."""
 
     config: PipelineConfig
-    current: dict[str, dict[str, Any]] = field(default_factory=dict)
-    known_names: dict[str, str] = field(default_factory=dict)
+    states: dict[str, ServingState] = field(default_factory=dict)
+    directory: AdvertiserDirectory = field(default_factory=AdvertiserDirectory)
+    now: tuple[datetime | None, datetime | None] = (None, None)
     last_written: int | None = None  # None: not started
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
-        query_id = streaming_query_id(spark)
-        status_table = self.config.table("gold_serving_status")
-        names_table = self.config.table("gold_serving_advertisers")
+        config = self.config
+        micro = MicroBatch.of(
+            "serving", batch, batch_id, config.checkpoint("serving"), config.faults
+        )
+        status_table = config.table("gold_serving_status")
+        pairs_table = config.table("gold_serving_advertisers")
         if self.last_written is None:
-            self._start(spark, query_id)
+            self._start(spark, micro.query_id)
         assert self.last_written is not None
         if batch_id <= self.last_written:
-            return  # written before a crash; its names were saved before that
-        partials = batch.transform(batch_partials(self.config.budget)).collect()
-        seen = [
+            return  # written before a crash; its pairs were saved before that
+        partials = batch.transform(batch_partials(config.budget)).collect()
+        if not partials:
+            return  # a batch without events (Spark runs some to expire the stream's state)
+        seen = {
             (row["advertiser_id"], row["advertiser"])
             for row in partials
             if row["advertiser"] is not None and row["advertiser_id"] is not None
-        ]
-        learned, stand_ins = learn_names(self.known_names, seen)
-        save_names(spark, learned, names_table)
-        self.known_names.update(learned)
-        current = {key: state_of(row, self.known_names) for key, row in self.current.items()}
-        changed, removed = fold_batch(
-            current,
-            [state_of(row, self.known_names) for row in partials if row["observed"]],
-            {**stand_ins_among(current, self.known_names), **stand_ins},
-        )
-        if not changed and not removed:
-            return
+        }
+        learned = seen - self.directory.pairs
+        save_pairs(spark, learned, pairs_table, micro)
+        before, self.directory = self.directory, self.directory.with_pairs(learned)
+        moves = {**self._stand_ins(), **_stand_in_moves(before, self.directory)}
+        states = []
+        for row in partials:
+            identity = self.directory.identify(row["advertiser_id"], row["advertiser"])
+            if row["observed"] and identity is not None:
+                states.append(state_of_partial(row, identity))
+        changed, removed = fold_batch(self.states, states, moves)
+        self._advance_now(partials)
+        current_period = self.now[1]
+        states_after = {k: v for k, v in self.states.items() if k not in removed}
+        states_after.update(changed)
+        if current_period is not None:
+            states_after = {k: v.since(current_period) for k, v in states_after.items()}
         stamp = {
-            "serving_query_id": query_id,
+            "serving_query_id": micro.query_id,
             "serving_batch_id": batch_id,
             "updated_at": datetime.now(UTC).replace(tzinfo=None),
         }
-        rows = {key: row for key, row in self.current.items() if key not in removed}
-        policy = self.config.budget
-        rows.update({key: status_row(state, policy, stamp) for key, state in changed.items()})
-        now = {
-            # The newest event's period is the newest period: period_start grows with time.
-            "as_of": max(row["latest_event_time"] for row in rows.values()),
-            "current_period_start": max(row["period_start"] for row in rows.values()),
-        }
-        rows = {key: {**row, **now} for key, row in rows.items()}
+        rows = [
+            status_row(states_after[key], self.directory, config, self.now, stamp)
+            for key in sorted(states_after)
+        ]
+        micro.before_write()
         (
-            local_frame(spark, [rows[key] for key in sorted(rows)], SERVING_STATUS_SCHEMA)
+            local_frame(spark, rows, SERVING_STATUS_SCHEMA)
             .coalesce(1)  # one small file: one write task, and one file for readers to open
             .writeTo(status_table)
-            .option("txnAppId", f"{status_table}/serving/{query_id}")
+            .option("txnAppId", micro.writer_id(status_table))
             .option("txnVersion", batch_id)
             .overwrite(F.lit(True))
         )
-        self.current, self.last_written = rows, batch_id
+        micro.finish()
+        self.states, self.last_written = states_after, batch_id
 
-    def _start(self, spark: SparkSession, query_id: str | None) -> None:
+    def _advance_now(self, partials: list[Row]) -> None:
+        """Move "now" to the newest instant the batch's events show, if later."""
+        newest = max(
+            (row for row in partials if row["now_candidate"] is not None),
+            key=lambda row: row["now_candidate"],
+            default=None,
+        )
+        if newest is not None and (self.now[0] is None or newest["now_candidate"] > self.now[0]):
+            self.now = (newest["now_candidate"], newest["now_period"])
+
+    def _stand_ins(self) -> dict[str, str]:
+        """Rows kept under a stand-in name whose id is known now -> that id (rows left behind by
+        a batch that saved its pairs and crashed before its status write)."""
+        return {
+            key: self.directory.links[key]
+            for key, state in self.states.items()
+            if state.advertiser_id is None and key in self.directory.links
+        }
+
+    def _start(self, spark: SparkSession, query_id: str) -> None:
         status_table = self.config.table("gold_serving_status")
         rows = spark.table(status_table).collect()
-        check_same_stream(rows, query_id, status_table)
-        self.current = {row["advertiser"]: row.asDict() for row in rows}
-        names = spark.table(self.config.table("gold_serving_advertisers")).collect()
-        self.known_names = {row["advertiser_id"]: row["advertiser_name"] for row in names}
-        written = [row["serving_batch_id"] for row in rows if row["serving_query_id"] == query_id]
+        others = {row["serving_query_id"] for row in rows} - {query_id, None}
+        self.directory = read_directory(spark, self.config.table("gold_serving_advertisers"))
+        if others:
+            log.warning(
+                "%s was written by another serving stream (query id %s): the serving "
+                "checkpoint is new, so the stream re-reads the source from its start and "
+                "rebuilds the status from empty",
+                status_table,
+                min(others),
+            )
+            self.states, self.now, self.last_written = {}, (None, None), -1
+            return
+        self.states = {row["advertiser_key"]: state_of_row(row) for row in rows}
+        if rows:
+            self.now = (rows[0]["as_of"], rows[0]["current_period_start"])
+        written = [row["serving_batch_id"] for row in rows]
         self.last_written = max(written, default=-1)
+
+
+def _stand_in_moves(before: AdvertiserDirectory, after: AdvertiserDirectory) -> dict[str, str]:
+    """The moves from a stand-in name to the id it just got (serving cannot split the state of
+    an id, so a name moving between two ids keeps what it counted under the first)."""
+    return {
+        old: new
+        for old, new in before.moves(after).items()
+        if old != new and old not in before.labels
+    }

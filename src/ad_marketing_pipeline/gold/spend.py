@@ -2,32 +2,36 @@
 gold_advertiser_spend.
 
 Rules (ARCHITECTURE.md, budget and serving rules):
-- An advertiser is `advertiser` (its name). An event that carries only `advertiser_id` gets the
-  name other events gave that id; until one has, the id stands in for the name.
+- An advertiser is its key (`advertiser_key`, see advertisers.py): the id when events carry
+  one, names are labels. The transforms here take events with the key already resolved.
 - Hours are the wall-clock hours of the budget time zone (`budget.timezone`), so they nest in its
   days and months; `window_start`/`window_end` are their UTC instants. (At a daylight-saving
   fall-back the repeated wall-clock hour is one row, two hours long.)
 - The budget in effect at an hour is the latest `budget_value` seen up to the hour's end, from
-  `budget_update` events or the value carried on clicks (a budget update wins a tie).
+  `budget_update` events or the value carried on clicks: by event time, a budget update before a
+  click's value at the same instant, and of two values of the same kind at one instant the one
+  received later (`budget_order`).
 - `spend_to_date` is the gross spend of the budget period up to the hour's end; `can_serve` is
   false once it reaches the budget; with no known budget the `missing_budget` policy decides.
 - A refund credits its click back in the refund's hour (`net_spend`); it never reopens serving.
   Only a click's first refund counts, for at most the click's amount.
+- Sums are DECIMAL(38, 6): no number of clicks of the largest accepted amount overflows them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy
-from ad_marketing_pipeline.contract import MONEY_TYPE
+from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
 
 Transform = Callable[[DataFrame], DataFrame]
 
 OBSERVATION_COLUMNS = (
+    "advertiser_key",
     "advertiser",
     "advertiser_id",
     "event_id",
@@ -36,62 +40,35 @@ OBSERVATION_COLUMNS = (
     "credited_amount",
     "clicks",
     "budget_value",
-    "budget_rank",
+    "budget_order",
 )
-_BUDGET_UPDATE_RANK = 2  # a budget update outranks a click's budget at the same instant
-_CLICK_BUDGET_RANK = 1
+BUDGET_UPDATE_RANK = 2  # a budget update outranks a click's budget at the same instant
+CLICK_BUDGET_RANK = 1
 
 
 def money(value: Column) -> Column:
+    """One amount of money (a click's cost, a budget)."""
     return value.cast(MONEY_TYPE)
 
 
-def advertiser_column() -> Column:
-    """The advertiser an event belongs to: its name, else its id (see `with_advertiser_names`)."""
-    name = F.when(F.trim(F.col("advertiser")) != "", F.col("advertiser"))
-    return F.coalesce(name, F.col("advertiser_id"))
+def money_sum(value: Column) -> Column:
+    """A sum of amounts of money."""
+    return value.cast(MONEY_SUM_TYPE)
 
 
-def advertiser_names(events: DataFrame) -> DataFrame:
-    """(advertiser_id, advertiser_name) learned from events that carry both fields."""
-    both = events.filter(
-        (F.trim(F.col("advertiser")) != "") & (F.trim(F.col("advertiser_id")) != "")
+def budget_order(rank: Column) -> Column:
+    """How budget observations order (the last one is in effect): event time, then a budget
+    update before a click's value, then the order they were received in, then event id. Silver
+    rows and the serving stream's events both carry these columns."""
+    return F.struct(
+        F.col("event_time").alias("event_time"),
+        rank.cast("int").alias("rank"),
+        F.col("received_at").alias("received_at"),
+        F.col("file_path").alias("file_path"),
+        F.col("partition").alias("partition"),
+        F.col("offset").alias("offset"),
+        F.col("event_id").alias("event_id"),
     )
-    return both.groupBy("advertiser_id").agg(F.min("advertiser").alias("advertiser_name"))
-
-
-def learn_names(
-    known: Mapping[str, str], seen: Iterable[tuple[str, str]]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """What (advertiser_id, name) pairs just seen teach, given the names `known` so far:
-    (the ids whose name is new or smaller than the known one -> that name, and the stand-ins
-    to move to it: the id itself, and the former name, under which rows may be kept)."""
-    smallest: dict[str, str] = {}
-    for advertiser_id, name in seen:
-        if advertiser_id not in smallest or name < smallest[advertiser_id]:
-            smallest[advertiser_id] = name
-    learned = {
-        advertiser_id: name
-        for advertiser_id, name in smallest.items()
-        if advertiser_id not in known or name < known[advertiser_id]
-    }
-    stand_ins = dict(learned)
-    stand_ins.update({known[i]: name for i, name in learned.items() if i in known})
-    return learned, stand_ins
-
-
-def with_advertiser_names(names: DataFrame) -> Transform:
-    """Fill in the advertiser name of events that carry only `advertiser_id`, from the names
-    learned so far, so both kinds of events count for one advertiser."""
-
-    def apply(events: DataFrame) -> DataFrame:
-        named = events.join(F.broadcast(names), "advertiser_id", "left")
-        name = F.when(F.trim(F.col("advertiser")) != "", F.col("advertiser"))
-        return named.withColumn("advertiser", F.coalesce(name, F.col("advertiser_name"))).drop(
-            "advertiser_name"
-        )
-
-    return apply
 
 
 def credited_refunds(refunds: DataFrame, clicks: DataFrame) -> DataFrame:
@@ -106,54 +83,61 @@ def credited_refunds(refunds: DataFrame, clicks: DataFrame) -> DataFrame:
         .drop("_rank")
     )
     refunded = clicks.select(
-        F.col("event_id").alias("click_id"),
-        advertiser_column().alias("advertiser"),
+        "click_id",
+        "advertiser_key",
+        "advertiser",
         "advertiser_id",
         F.col("amount").alias("click_amount"),
     )
     credit = F.least(F.coalesce("refund_amount", "click_amount"), F.col("click_amount"))
     return first.join(refunded, "click_id").select(
-        "advertiser", "advertiser_id", "event_id", "event_time", money(credit).alias("credit")
+        "advertiser_key",
+        "advertiser",
+        "advertiser_id",
+        "event_id",
+        "event_time",
+        money(credit).alias("credit"),
     )
 
 
 def spend_observations(
     clicks: DataFrame, credited: DataFrame, budget_updates: DataFrame
 ) -> DataFrame:
-    """Clicks, credited refunds and budget updates as one frame of OBSERVATION_COLUMNS."""
+    """Clicks, credited refunds and budget updates (with `advertiser_key`) as one frame of
+    OBSERVATION_COLUMNS."""
     zero, none = money(F.lit(0)), money(F.lit(None))
+    advertiser = ("advertiser_key", "advertiser", "advertiser_id")
     click_rows = clicks.select(
-        advertiser_column().alias("advertiser"),
-        "advertiser_id",
+        *advertiser,
         "event_id",
         "event_time",
         money(F.col("amount")).alias("gross_amount"),
         zero.alias("credited_amount"),
         F.lit(1).alias("clicks"),
         money(F.col("budget_value")).alias("budget_value"),
-        F.lit(_CLICK_BUDGET_RANK).alias("budget_rank"),
+        F.when(F.col("budget_value").isNotNull(), budget_order(F.lit(CLICK_BUDGET_RANK))).alias(
+            "budget_order"
+        ),
     )
     refund_rows = credited.select(
-        "advertiser",
-        "advertiser_id",
+        *advertiser,
         "event_id",
         "event_time",
         zero.alias("gross_amount"),
         F.col("credit").alias("credited_amount"),
         F.lit(0).alias("clicks"),
         none.alias("budget_value"),
-        F.lit(None).cast("int").alias("budget_rank"),
+        F.lit(None).cast(click_rows.schema["budget_order"].dataType).alias("budget_order"),
     )
     budget_rows = budget_updates.select(
-        advertiser_column().alias("advertiser"),
-        "advertiser_id",
+        *advertiser,
         "event_id",
         "event_time",
         zero.alias("gross_amount"),
         zero.alias("credited_amount"),
         F.lit(0).alias("clicks"),
         money(F.col("budget_value")).alias("budget_value"),
-        F.lit(_BUDGET_UPDATE_RANK).alias("budget_rank"),
+        budget_order(F.lit(BUDGET_UPDATE_RANK)).alias("budget_order"),
     )
     return click_rows.unionByName(refund_rows).unionByName(budget_rows)
 
@@ -179,12 +163,8 @@ def local_hour_columns(event_time: Column, policy: BudgetPolicy) -> dict[str, Co
 
 
 def _budget_of_hour(observations: DataFrame) -> Column:
-    """The last budget value seen in the hour (time, then budget update over click)."""
-    order = F.when(
-        F.col("budget_value").isNotNull(),
-        F.struct("event_time", "budget_rank", "event_id"),
-    )
-    return F.max_by("budget_value", order)
+    """The last budget value seen in the hour (`budget_order`)."""
+    return F.max_by("budget_value", F.col("budget_order"))
 
 
 def _safe_ratio(numerator: Column, denominator: Column) -> Column:
@@ -196,14 +176,14 @@ def advertiser_spend_hours(policy: BudgetPolicy, carried_budgets: DataFrame) -> 
     spend_to_date, can_serve and pacing.
 
     The rows must cover whole budget periods of each advertiser from some period on;
-    `carried_budgets` (advertiser, carried_budget_value) gives the budget in effect before the
-    first of them (empty for a full rebuild).
+    `carried_budgets` (advertiser_key, carried_budget_value) gives the budget in effect before
+    the first of them (empty for a full rebuild).
     """
 
     def apply(observations: DataFrame) -> DataFrame:
         hours = observations.withColumns(local_hour_columns(F.col("event_time"), policy))
         per_hour = hours.groupBy(
-            "advertiser",
+            "advertiser_key",
             "window_start",
             "window_end",
             "spend_day",
@@ -211,18 +191,19 @@ def advertiser_spend_hours(policy: BudgetPolicy, carried_budgets: DataFrame) -> 
             "period_start",
             "period_end",
         ).agg(
+            F.max("advertiser").alias("advertiser"),
             F.max("advertiser_id").alias("advertiser_id"),
-            money(F.sum("gross_amount")).alias("gross_spend"),
-            money(F.sum("credited_amount")).alias("credited_spend"),
+            money_sum(F.sum("gross_amount")).alias("gross_spend"),
+            money_sum(F.sum("credited_amount")).alias("credited_spend"),
             F.sum("clicks").cast("long").alias("record_count"),
             _budget_of_hour(hours).alias("hour_budget_value"),
             money(F.avg("budget_value")).alias("avg_budget"),
             F.max("event_time").alias("latest_event_time"),
         )
-        by_advertiser = Window.partitionBy("advertiser").orderBy("window_start")
+        by_advertiser = Window.partitionBy("advertiser_key").orderBy("window_start")
         so_far = by_advertiser.rowsBetween(Window.unboundedPreceding, Window.currentRow)
         in_period = (
-            Window.partitionBy("advertiser", "period_start")
+            Window.partitionBy("advertiser_key", "period_start")
             .orderBy("window_start")
             .rowsBetween(Window.unboundedPreceding, Window.currentRow)
         )
@@ -231,7 +212,7 @@ def advertiser_spend_hours(policy: BudgetPolicy, carried_budgets: DataFrame) -> 
             F.col("carried_budget_value"),
         )
         with_budget = (
-            per_hour.join(F.broadcast(carried_budgets), "advertiser", "left")
+            per_hour.join(F.broadcast(carried_budgets), "advertiser_key", "left")
             .withColumn("budget_value", budget_in_effect)
             .withColumn(
                 "previous_budget_value",
@@ -239,7 +220,7 @@ def advertiser_spend_hours(policy: BudgetPolicy, carried_budgets: DataFrame) -> 
                     F.lag("budget_value").over(by_advertiser), F.col("carried_budget_value")
                 ),
             )
-            .withColumn("spend_to_date", money(F.sum("gross_spend").over(in_period)))
+            .withColumn("spend_to_date", money_sum(F.sum("gross_spend").over(in_period)))
         )
         return _with_serving(with_budget, policy)
 
@@ -249,9 +230,12 @@ def advertiser_spend_hours(policy: BudgetPolicy, carried_budgets: DataFrame) -> 
 def _with_serving(hours: DataFrame, policy: BudgetPolicy) -> DataFrame:
     period_seconds = F.unix_timestamp("period_end") - F.unix_timestamp("period_start")
     elapsed_seconds = F.unix_timestamp("window_end") - F.unix_timestamp("period_start")
-    expected = money(F.col("budget_value") * elapsed_seconds.cast("decimal(12,0)") / period_seconds)
+    expected = money_sum(
+        F.col("budget_value") * elapsed_seconds.cast("decimal(12,0)") / period_seconds
+    )
     no_budget_serves = F.lit(policy.missing_budget == "serve")
     return hours.select(
+        "advertiser_key",
         "advertiser",
         "advertiser_id",
         F.col("window_start").alias("spend_hour"),
@@ -262,7 +246,7 @@ def _with_serving(hours: DataFrame, policy: BudgetPolicy) -> DataFrame:
         "period_start",
         "gross_spend",
         "credited_spend",
-        money(F.col("gross_spend") - F.col("credited_spend")).alias("net_spend"),
+        money_sum(F.col("gross_spend") - F.col("credited_spend")).alias("net_spend"),
         "record_count",
         "budget_value",
         "avg_budget",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DateType,
     DoubleType,
@@ -14,37 +15,45 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ad_marketing_pipeline.contract import MONEY_TYPE
+from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
 from ad_marketing_pipeline.tables import TableSpec, column
 
 ADVERTISERS_SCHEMA = StructType(
     [
         column("advertiser_id", StringType(), "advertiser id"),
-        column("advertiser_name", StringType(), "the name events carrying both fields give it"),
+        column("advertiser_name", StringType(), "a name an event gave together with the id"),
     ]
+)
+ADVERTISER_KEY = column(
+    "advertiser_key",
+    StringType(),
+    "the advertiser: its id, or its name while no event has given the name with an id",
 )
 
 ADVERTISER_SPEND_SCHEMA = StructType(
     [
-        column("advertiser", StringType(), "advertiser name (its id when events name only that)"),
-        column("advertiser_id", StringType(), "advertiser id, when events carry it"),
+        ADVERTISER_KEY,
+        column("advertiser", StringType(), "advertiser label: its name (its id while unnamed)"),
+        column("advertiser_id", StringType(), "advertiser id, when events give one"),
         column("spend_hour", TimestampType(), "start of the hour (UTC instant), as window_start"),
         column("window_start", TimestampType(), "start of the hour in the budget time zone"),
         column("window_end", TimestampType(), "end of the hour (exclusive)"),
         column("spend_day", DateType(), "day of the hour in the budget time zone"),
         column("spend_month", DateType(), "first day of the hour's month in the budget zone"),
         column("period_start", TimestampType(), "start of the budget period the hour is in"),
-        column("gross_spend", MONEY_TYPE, "sum of the hour's click amounts"),
-        column("credited_spend", MONEY_TYPE, "clicks credited back by refunds in this hour"),
-        column("net_spend", MONEY_TYPE, "gross_spend - credited_spend"),
+        column("gross_spend", MONEY_SUM_TYPE, "sum of the hour's click amounts"),
+        column("credited_spend", MONEY_SUM_TYPE, "clicks credited back by refunds in this hour"),
+        column("net_spend", MONEY_SUM_TYPE, "gross_spend - credited_spend"),
         column("record_count", LongType(), "clicks in the hour"),
         column("budget_value", MONEY_TYPE, "budget in effect at the hour's end (null: unknown)"),
         column("avg_budget", MONEY_TYPE, "average budget value seen during the hour"),
         column("budget_changed", BooleanType(), "the budget differs from the previous hour's"),
-        column("spend_to_date", MONEY_TYPE, "gross spend of the period up to the hour's end"),
+        column("spend_to_date", MONEY_SUM_TYPE, "gross spend of the period up to the hour's end"),
         column("can_serve", BooleanType(), "false once spend_to_date >= budget_value"),
         column(
-            "expected_spend_to_date", MONEY_TYPE, "budget x elapsed share of the period (pacing)"
+            "expected_spend_to_date",
+            MONEY_SUM_TYPE,
+            "budget x elapsed share of the period (pacing)",
         ),
         column("pacing_ratio", DoubleType(), "spend_to_date / expected_spend_to_date"),
         column("latest_event_time", TimestampType(), "newest event of the hour"),
@@ -55,30 +64,54 @@ BUDGET_ORDER_TYPE = StructType(
     [
         StructField("event_time", TimestampType()),
         StructField("rank", IntegerType()),
+        StructField("received_at", TimestampType()),
+        StructField("file_path", StringType()),
+        StructField("partition", IntegerType()),
+        StructField("offset", LongType()),
         StructField("event_id", StringType()),
     ]
+)
+PERIOD_SPEND_TYPE = ArrayType(
+    StructType(
+        [
+            StructField("period_start", TimestampType()),
+            StructField("spend_to_date", MONEY_SUM_TYPE),
+            StructField("clicks", LongType()),
+        ]
+    )
 )
 
 SERVING_STATUS_SCHEMA = StructType(
     [
-        column("advertiser", StringType(), "advertiser name (its id until a name is known)"),
-        column("advertiser_id", StringType(), "advertiser id, when events carry it"),
-        column("period_start", TimestampType(), "start of the newest budget period with events"),
-        column("spend_to_date", MONEY_TYPE, "gross spend of that period so far"),
-        column("clicks", LongType(), "clicks of that period so far"),
+        ADVERTISER_KEY,
+        column("advertiser", StringType(), "advertiser label: its name (its id while unnamed)"),
+        column("advertiser_id", StringType(), "advertiser id, when events give one"),
+        column("period_start", TimestampType(), "the current budget period (of as_of)"),
+        column("spend_to_date", MONEY_SUM_TYPE, "gross spend of the current period so far"),
+        column("clicks", LongType(), "clicks of the current period so far"),
         column("budget_value", MONEY_TYPE, "newest budget value seen (null: unknown)"),
         column(
             "budget_order",
             BUDGET_ORDER_TYPE,
-            "(event time, 2 for a budget update or 1 for a click, event id) of that budget",
+            "(event time, 2 for a budget update or 1 for a click, when and where it was "
+            "received, event id) of that budget: the newest by this order is in effect",
         ),
         column("latest_hour", TimestampType(), "hour of the newest click or budget observation"),
         column("latest_event_time", TimestampType(), "newest click or budget observation"),
         column("can_serve", BooleanType(), "spend_to_date < budget_value (policy if no budget)"),
-        column("as_of", TimestampType(), "newest latest_event_time of all rows: 'now'"),
+        column(
+            "period_spend",
+            PERIOD_SPEND_TYPE,
+            "spend and clicks of the current period and of later ones (events stamped ahead)",
+        ),
+        column(
+            "as_of",
+            TimestampType(),
+            "'now': the newest instant valid events show, none counting past its arrival",
+        ),
         column("current_period_start", TimestampType(), "budget period of as_of"),
         column("serving_query_id", StringType(), "id of the serving stream that wrote the row"),
-        column("serving_batch_id", LongType(), "its micro-batch that last changed the row"),
+        column("serving_batch_id", LongType(), "its micro-batch that last wrote the table"),
         column("updated_at", TimestampType(), "when that micro-batch wrote it"),
     ]
 )
@@ -86,7 +119,8 @@ SERVING_STATUS_SCHEMA = StructType(
 CONVERSION_FACTS_SCHEMA = StructType(
     [
         column("conversion_id", StringType(), "the conversion"),
-        column("advertiser", StringType(), "advertiser, when the conversion names it"),
+        ADVERTISER_KEY,
+        column("advertiser", StringType(), "advertiser label, when the conversion names one"),
         column("advertiser_id", StringType(), "advertiser id, when given"),
         column("campaign_id", StringType(), "the conversion's campaign, else its last click's"),
         column("user_id", StringType(), "who converted"),
@@ -99,7 +133,7 @@ CONVERSION_FACTS_SCHEMA = StructType(
         column("is_cancelled", BooleanType(), "a conversion_cancellation names it"),
         column("cancelled_at", TimestampType(), "time of its first cancellation"),
         column("net_revenue", MONEY_TYPE, "revenue, 0 when cancelled"),
-        column("last_click_id", StringType(), "the user's last click within the lookback"),
+        column("last_click_id", StringType(), "click_id of the user's last click in the lookback"),
         column("source", StringType(), "that click's source, '(none)' without a click"),
         column("platform", StringType(), "that click's platform, '(none)' without a click"),
         column("performance_campaign_id", StringType(), "campaign it counts under"),
@@ -116,12 +150,12 @@ AD_PERFORMANCE_SCHEMA = StructType(
         column("campaign_name", StringType(), "campaign name from its clicks"),
         column("impressions", LongType(), "impressions"),
         column("clicks", LongType(), "clicks"),
-        column("ad_spend", MONEY_TYPE, "cost of clicks and impressions"),
+        column("ad_spend", MONEY_SUM_TYPE, "cost of clicks and impressions"),
         column("conversions", LongType(), "conversions not cancelled, by their last click"),
-        column("revenue", MONEY_TYPE, "their revenue"),
+        column("revenue", MONEY_SUM_TYPE, "their revenue"),
         column("ctr", DoubleType(), "clicks / impressions (null without impressions)"),
-        column("cpc", MONEY_TYPE, "ad_spend / clicks (null without clicks)"),
-        column("cpa", MONEY_TYPE, "ad_spend / conversions (null without conversions)"),
+        column("cpc", MONEY_SUM_TYPE, "ad_spend / clicks (null without clicks)"),
+        column("cpa", MONEY_SUM_TYPE, "ad_spend / conversions (null without conversions)"),
         column("roas", DoubleType(), "revenue / ad_spend (null without spend)"),
         column("conversion_rate", DoubleType(), "conversions / clicks (null without clicks)"),
     ]
@@ -132,21 +166,24 @@ _CDF = {"delta.enableChangeDataFeed": "true"}
 GOLD_ADVERTISERS = TableSpec(
     key="gold_advertisers",
     schema=ADVERTISERS_SCHEMA,
-    comment="Advertiser id -> name, so events that carry only the id count for the name.",
+    comment=(
+        "Every (advertiser id, name) pair events gave: an id's label is its smallest name, and "
+        "events naming only a name count under the id it was given with."
+    ),
     properties=_CDF,
 )
 GOLD_ADVERTISER_SPEND = TableSpec(
     key="gold_advertiser_spend",
     schema=ADVERTISER_SPEND_SCHEMA,
     comment="Advertiser x hour: spend, budget in effect, spend_to_date, can_serve, pacing.",
-    cluster_by=("advertiser", "window_start"),
+    cluster_by=("advertiser_key", "window_start"),
     properties=_CDF,
 )
 GOLD_FACT_CONVERSIONS = TableSpec(
     key="gold_fact_conversions",
     schema=CONVERSION_FACTS_SCHEMA,
     comment="One row per conversion, with cancellation and last click.",
-    cluster_by=("conversion_date", "advertiser"),
+    cluster_by=("conversion_date", "advertiser_key"),
     properties=_CDF,
 )
 GOLD_FACT_AD_PERFORMANCE = TableSpec(
@@ -159,7 +196,7 @@ GOLD_FACT_AD_PERFORMANCE = TableSpec(
 GOLD_SERVING_ADVERTISERS = TableSpec(
     key="gold_serving_advertisers",
     schema=ADVERTISERS_SCHEMA,
-    comment="Advertiser id -> name as the serving stream learned it (gold_advertisers' rule).",
+    comment="(Advertiser id, name) pairs as the serving stream learned them (gold_advertisers').",
 )
 GOLD_SERVING_STATUS = TableSpec(
     key="gold_serving_status",

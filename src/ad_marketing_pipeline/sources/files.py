@@ -1,13 +1,31 @@
 """JSON-lines landing files as a stream of received records: Auto Loader (`cloudFiles`) on
-Databricks, Spark's file stream locally. Each line is one record; the file path is kept."""
+Databricks, Spark's file stream locally. Each line is one record; the file path and the line's
+number in the file (in `offset`, from 0) are kept, so every record has a position that orders
+it: which of two copies of an event was received first is decided by (file, line).
+
+Every file is read once, whatever its modification time: a file moved in with an old mtime
+(`mv`, `cp -p`, `rsync -a` keep it) is read like a new one. Spark's file source ignores files
+older than `maxFileAge` (7 days by default) behind the newest file it has seen, so the age is
+set beyond any real file's; Auto Loader keeps no such limit by default, and its incremental
+listing (which assumes lexically ordered names and would miss a file named before the newest
+one) is turned off.
+
+A file is read whole and split into lines here (`wholetext`), since Spark's line reader keeps no
+line numbers: keep landing files to a few hundred megabytes at most.
+"""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, LongType, StringType, TimestampType
+from pyspark.sql.types import IntegerType, StringType, TimestampType
 
 from ad_marketing_pipeline.tables import KAFKA_HEADERS_TYPE
+
+# Older than any file can be (the age counts back from the newest file seen, not from now).
+NO_MAX_FILE_AGE = "36500d"
+# Line breaks as Spark's text reader knows them: \n, \r\n and \r.
+_LINE_BREAK = "\r\n|\r|\n"
 
 
 def read_landing_files(
@@ -20,23 +38,41 @@ def read_landing_files(
 ) -> DataFrame:
     """A stream of the lines of the files matching `file_pattern` in `path` (and new ones)."""
     if use_auto_loader:
-        reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", "text")
+        reader = (
+            spark.readStream.format("cloudFiles")
+            .option("cloudFiles.format", "text")
+            .option("cloudFiles.useIncrementalListing", "false")
+            .option("cloudFiles.includeExistingFiles", "true")
+        )
         if max_files_per_trigger is not None:
             reader = reader.option("cloudFiles.maxFilesPerTrigger", str(max_files_per_trigger))
     else:
-        reader = spark.readStream.format("text")
+        reader = spark.readStream.format("text").option("maxFileAge", NO_MAX_FILE_AGE)
         if max_files_per_trigger is not None:
             reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
-    lines = reader.option("pathGlobFilter", file_pattern).load(path)
-    return lines.select(
-        F.col("value").alias("payload"),
+    files = reader.option("wholetext", "true").option("pathGlobFilter", file_pattern).load(path)
+    return files.select(
+        F.posexplode(file_lines(F.col("value"))).alias("offset", "payload"),
+        F.col("_metadata.file_path").alias("file_path"),
+        F.col("_metadata.file_modification_time").alias("file_modification_time"),
+    ).select(
+        "payload",
         F.lit(None).cast(StringType()).alias("key"),
         F.lit(None).cast(KAFKA_HEADERS_TYPE).alias("headers"),
         F.lit("files").alias("source_kind"),
         F.lit(None).cast(StringType()).alias("topic"),
         F.lit(None).cast(IntegerType()).alias("partition"),
-        F.lit(None).cast(LongType()).alias("offset"),
+        F.col("offset").cast("bigint").alias("offset"),
         F.lit(None).cast(TimestampType()).alias("source_timestamp"),
-        F.col("_metadata.file_path").alias("file_path"),
-        F.col("_metadata.file_modification_time").alias("file_modification_time"),
+        "file_path",
+        "file_modification_time",
     )
+
+
+def file_lines(text: Column) -> Column:
+    """A file's text as its lines, as Spark's line reader splits them: at \n, \r\n or \r, no
+    line after a final line break, none at all in an empty file."""
+    lines = F.split(text, _LINE_BREAK)
+    ends_with_break = text.rlike("(\r|\n)$")
+    whole = F.when(ends_with_break, F.slice(lines, 1, F.size(lines) - 1)).otherwise(lines)
+    return F.when(text == "", F.array().cast("array<string>")).otherwise(whole)
