@@ -540,6 +540,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = layer_status(
         spark.table(config.table("ops_streaming_progress")),
         spark.table(config.table("ops_data_quality")),
+        retention_days=config.ops.retention_days,
     )
     rows = sorted(
         (row.asDict() for row in status.collect()),

@@ -21,6 +21,7 @@ from pyspark.sql import SparkSession
 from ad_marketing_pipeline import cli
 from ad_marketing_pipeline.entrypoints import LAYER_TABLES, Runtime, prepare_runtime, provision
 from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.ops import prune_progress
 from ad_marketing_pipeline.secrets import SecretReader
 
 # /Volumes/<catalog>/<schema>/<volume>/...: the Unity Catalog volume holding paths.root.
@@ -119,8 +120,9 @@ def maintained_tables(runtime: Runtime) -> list[str]:
 
 
 def maintain(runtime: Runtime, *, retain_hours: int, vacuum: bool = True) -> list[str]:
-    """OPTIMIZE (compaction, and clustering of the tables with CLUSTER BY) then VACUUM files
-    older than `retain_hours` of each table; returns the tables maintained."""
+    """Prune ops_streaming_progress to `ops.retention_days`, then OPTIMIZE (compaction, and
+    clustering of the tables with CLUSTER BY) and VACUUM files older than `retain_hours` of each
+    table; returns the tables maintained."""
     if retain_hours < MIN_RETAIN_HOURS:
         raise PipelineError(
             f"--retain-hours {retain_hours} is below {MIN_RETAIN_HOURS}: a shorter retention "
@@ -128,6 +130,9 @@ def maintain(runtime: Runtime, *, retain_hours: int, vacuum: bool = True) -> lis
             f"{MIN_RETAIN_HOURS}"
         )
     tables = maintained_tables(runtime)
+    progress = runtime.config.table("ops_streaming_progress")
+    if progress in tables:
+        prune_progress(runtime.spark, progress, runtime.config.ops.retention_days)
     for table in tables:
         runtime.spark.sql(f"OPTIMIZE {table}")
         if vacuum:

@@ -11,6 +11,11 @@ query's input: Bronze and Silver read raw records, so theirs is the newest sourc
 enqueued time, or the landing file's modification time); Gold and attribution read Silver's
 `event_time`.
 
+The progress table keeps `ops.retention_days` of rows: each run prunes older ones when it
+starts and then at most hourly (the maintenance job too), and `ad-pipeline status` reads that
+window only. The recorder itself keeps, per query run, the last batch id it recorded, so a
+long-running driver holds a few numbers rather than every batch it has seen.
+
 `status` turns the ops tables into the per-layer summary `ad-pipeline status` prints.
 """
 
@@ -20,9 +25,10 @@ import json
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +38,7 @@ from pyspark.sql.streaming.listener import StreamingQueryListener
 from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.io import is_spark_connect, local_frame
+from ad_marketing_pipeline.io import append_once, is_spark_connect, local_frame
 from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
 
 BATCH_METRIC = "ops_batch"
@@ -128,14 +134,16 @@ class ProgressRecorder(StreamingQueryListener):
         self._clock = clock
         self._lock = threading.Lock()
         self._rows: list[ProgressRow] = []
-        self._seen: set[tuple[str, int]] = set()
+        # Per run of a query, the last batch recorded: a run's batch ids only grow, so this is
+        # all it takes to keep each batch once (a set of every batch would grow without end).
+        self._last_batch: dict[str, int] = {}
         self._terminated: set[str] = set()
 
     def add_progress(self, progress: Mapping[str, Any]) -> None:
-        key = (str(progress.get("runId")), int(progress.get("batchId", -1)))
+        run_id, batch_id = str(progress.get("runId")), int(progress.get("batchId", -1))
         with self._lock:
-            if key not in self._seen:
-                self._seen.add(key)
+            if batch_id > self._last_batch.get(run_id, -1):
+                self._last_batch[run_id] = batch_id
                 self._rows.append(progress_row(progress, self._clock()))
 
     def take_rows(self) -> list[ProgressRow]:
@@ -165,13 +173,31 @@ class ProgressRecorder(StreamingQueryListener):
     def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
         with self._lock:
             self._terminated.add(str(event.runId))
+            self._last_batch.pop(str(event.runId), None)
 
 
-def append_progress_rows(spark: SparkSession, rows: Sequence[ProgressRow], table: str) -> None:
+def append_progress_rows(
+    spark: SparkSession, rows: Sequence[ProgressRow], table: str, *, writer_id: str, flush: int
+) -> None:
+    """Append progress rows once per (writer, flush) (see io.append_once)."""
     if rows:
-        local_frame(spark, rows, STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
-            "append"
-        ).saveAsTable(table)
+        append_once(
+            local_frame(spark, rows, STREAMING_PROGRESS_SCHEMA),
+            table,
+            writer_id=writer_id,
+            batch_id=flush,
+        )
+
+
+def prune_progress(spark: SparkSession, table: str, retention_days: int) -> None:
+    """Delete progress rows recorded more than `retention_days` ago."""
+    spark.sql(
+        f"DELETE FROM {table} WHERE recorded_at < current_timestamp() - "
+        f"INTERVAL {int(retention_days)} DAYS"
+    )
+
+
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -185,17 +211,34 @@ class ProgressLog:
     table: str
     recorder: ProgressRecorder
     listening: bool
+    retention_days: int = 30
+    writer_id: str = field(default_factory=lambda: f"progress/{uuid.uuid4()}")
+    flushes: int = 0
+    pruned_at: float | None = None
 
     def flush(self, queries: Sequence[StreamingQuery] = ()) -> None:
-        """Append what finished since the last flush. Pass the run's queries: the ones that
-        ended have their last batches waited for (a listener hears of them asynchronously)."""
+        """Append what finished since the last flush, and prune rows past the retention (when
+        the run starts, then at most hourly). Pass the run's queries: the ones that ended have
+        their last batches waited for (a listener hears of them asynchronously)."""
         for query in queries:
             if not self.listening:
                 for progress in query.recentProgress:
                     self.recorder.add_progress(_progress_json(progress))
             elif not query.isActive:
                 self.recorder.wait_for_termination(str(query.runId))
-        append_progress_rows(self.spark, self.recorder.take_rows(), self.table)
+        rows = self.recorder.take_rows()
+        if rows:
+            self.flushes += 1
+            append_progress_rows(
+                self.spark, rows, self.table, writer_id=self.writer_id, flush=self.flushes
+            )
+        self.prune_when_due()
+
+    def prune_when_due(self) -> None:
+        now = time.monotonic()
+        if self.pruned_at is None or now - self.pruned_at >= PRUNE_EVERY.total_seconds():
+            self.pruned_at = now
+            prune_progress(self.spark, self.table, self.retention_days)
 
 
 @contextmanager
@@ -206,7 +249,15 @@ def recording_progress(spark: SparkSession, config: PipelineConfig) -> Iterator[
     if listening:
         spark.streams.addListener(recorder)
     try:
-        yield ProgressLog(spark, config.table("ops_streaming_progress"), recorder, listening)
+        log = ProgressLog(
+            spark,
+            config.table("ops_streaming_progress"),
+            recorder,
+            listening,
+            retention_days=config.ops.retention_days,
+        )
+        log.prune_when_due()
+        yield log
     finally:
         if listening:
             spark.streams.removeListener(recorder)
@@ -217,10 +268,20 @@ def recording_progress(spark: SparkSession, config: PipelineConfig) -> Iterator[
 # ---------------------------------------------------------------------------------------------
 
 
-def layer_status(progress: DataFrame, quality: DataFrame, window_batches: int = 20) -> DataFrame:
+def layer_status(
+    progress: DataFrame,
+    quality: DataFrame,
+    window_batches: int = 20,
+    retention_days: int | None = None,
+) -> DataFrame:
     """Per streaming query: its last batch (when, rows, newest event time, lag), throughput
     over its last `window_batches` batches (rows read / seconds spent), and, for the queries
-    that validate (Silver), the reject rate over every batch recorded."""
+    that validate (Silver), the reject rate over the batches recorded. With `retention_days`,
+    only the batches of that many last days are read (the progress table keeps no more)."""
+    if retention_days is not None:
+        since = F.current_timestamp() - F.make_dt_interval(days=F.lit(retention_days))
+        progress = progress.filter(F.col("recorded_at") >= since)
+        quality = quality.filter(F.col("processed_at") >= since)
     recent = Window.partitionBy("query_name").orderBy(
         F.col("recorded_at").desc(), F.col("batch_id").desc()
     )

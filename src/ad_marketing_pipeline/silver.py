@@ -120,6 +120,11 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
             rules.append(
                 _reason(is_type & text.isNotNull() & value.isNull(), UNPARSABLE_TIMESTAMP, name)
             )
+        elif isinstance(data_type, DecimalType):
+            # Money has 6 decimal places: more would be rounded away, so it does not fit.
+            exact = text.try_cast(DecimalType(38, 18))
+            unfit = value.isNull() | (exact.isNotNull() & (exact != value))
+            rules.append(_reason(is_type & text.isNotNull() & unfit, WRONG_TYPE, name))
         elif not isinstance(data_type, StringType):
             rules.append(_reason(is_type & text.isNotNull() & value.isNull(), WRONG_TYPE, name))
         if isinstance(data_type, DecimalType) and name in MONEY_FIELDS:

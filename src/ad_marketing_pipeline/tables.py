@@ -132,7 +132,22 @@ def ensure_table(
     table_name = config.table(spec.key)
     spark.sql(create_table_sql(table_name, spec, on_databricks=on_databricks))
     evolve_table(spark, table_name, spec.schema)
+    sync_properties(spark, table_name, spec)
     return table_name
+
+
+def sync_properties(spark: SparkSession, table_name: str, spec: TableSpec) -> None:
+    """Set the spec's table properties a table created by an earlier version lacks, and lift
+    `delta.appendOnly` where the spec no longer asks for it (a table that is now pruned)."""
+    detail = spark.sql(f"DESCRIBE DETAIL {table_name}").first()
+    current = dict(detail["properties"] or {}) if detail is not None else {}
+    wanted = dict(spec.properties)
+    if current.get("delta.appendOnly") == "true" and "delta.appendOnly" not in wanted:
+        wanted["delta.appendOnly"] = "false"
+    changed = {key: value for key, value in wanted.items() if current.get(key) != value}
+    if changed:
+        listed = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(changed.items()))
+        spark.sql(f"ALTER TABLE {table_name} SET TBLPROPERTIES ({listed})")
 
 
 def _missing_columns(
@@ -325,8 +340,10 @@ STREAMING_PROGRESS_SCHEMA = StructType(
 OPS_STREAMING_PROGRESS = TableSpec(
     key="ops_streaming_progress",
     schema=STREAMING_PROGRESS_SCHEMA,
-    comment="Per streaming query and batch: rows, rates, duration, newest event time and lag.",
-    properties={"delta.appendOnly": "true"},
+    comment=(
+        "Per streaming query and batch: rows, rates, duration, newest event time and lag "
+        "(ops.retention_days of them)."
+    ),
 )
 
 

@@ -214,7 +214,7 @@ def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> 
                 ("Referral", Decimal(0), 0),
                 ("Unassigned", Decimal("1.00"), 1),
             ],
-            "channel string, spend decimal(18,6), clicks bigint",
+            "channel string, spend decimal(38,6), clicks bigint",
         ),
     )
 

@@ -75,6 +75,8 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
     ),
     "amount is text": (click(amount="abc"), [("wrong_type", "amount")]),
     "amount too large": (click(amount=1e30), [("wrong_type", "amount")]),
+    "amount below a millionth": (click(amount="0.1234567"), [("wrong_type", "amount")]),
+    "amount with six decimals": (click(amount="0.123456"), []),
     "negative amount": (click(amount=-0.5), [("negative_value", "amount")]),
     "negative revenue": (conversion(revenue=-1), [("negative_value", "revenue")]),
     "negative budget": (budget(budget_value=-100), [("negative_value", "budget_value")]),

@@ -1,0 +1,397 @@
+"""Regression tests of issue 15's cases, each through the real engine (Delta tables, Spark's file
+source and streaming engine, the broker where received times matter). Every one of them lost
+data, stalled a layer or let an advertiser overspend before its fix.
+
+One shared run (`hostile_run`) lands crafted events in two files and runs Bronze, the serving
+stream, Silver and Gold over each; the tests named after the cases read its tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+
+CHAIN = ["bronze", "serving", "silver", "gold"]
+
+
+def pipeline_config(root: Path, **sections: Any) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"faults_{uuid.uuid4().hex[:10]}",
+            "paths": {"root": str(root)},
+            **sections,
+        }
+    )
+
+
+def land(config: PipelineConfig, name: str, events: Sequence[dict[str, Any] | str]) -> Path:
+    landing = Path(config.landing_path)
+    landing.mkdir(parents=True, exist_ok=True)
+    path = landing / f"{name}.jsonl"
+    lines = [event if isinstance(event, str) else json.dumps(event) for event in events]
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
+def run(spark: SparkSession, config: PipelineConfig, layers: Sequence[str]) -> None:
+    run_layers(prepare_runtime(spark, config, environ={}), list(layers), StreamTrigger())
+
+
+def table(spark: SparkSession, config: PipelineConfig, key: str) -> DataFrame:
+    return spark.table(config.table(key))
+
+
+def click(click_id: str, at: str, amount: str | float, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_type": "ad_click",
+        "click_id": click_id,
+        "ad_id": "ad-1",
+        "amount": amount,
+        "timestamp": f"2024-01-01T{at}:00Z",
+        **fields,
+    }
+
+
+def budget(at: str, value: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_type": "budget_update",
+        "budget_value": value,
+        "timestamp": f"2024-01-01T{at}:00Z",
+        **fields,
+    }
+
+
+def impression(at: str, amount: float, **fields: Any) -> dict[str, Any]:
+    return {
+        "event_type": "impression",
+        "advertiser": "Imps",
+        "ad_id": "ad-9",
+        "amount": amount,
+        "timestamp": f"2024-01-01T{at}:00Z",
+        **fields,
+    }
+
+
+FIRST_FILE: list[dict[str, Any]] = [
+    # Case 2: a click and a conversion sharing an id; two impressions of one ad at one instant
+    # without ids; two budget updates of one advertiser at one instant (10, then 20).
+    click("42", "09:00", "1.00", advertiser="Tally"),
+    {
+        "event_type": "conversion",
+        "conversion_id": "42",
+        "user_id": "u-1",
+        "revenue": 30,
+        "timestamp": "2024-01-01T09:30:00Z",
+    },
+    impression("09:15", 0.01),
+    impression("09:15", 0.02),
+    budget("10:00", 10, advertiser="Bravo"),
+    budget("10:00", 20, advertiser="Bravo"),
+    click("b-1", "10:30", "15", advertiser="Bravo"),
+    # Case 4: two absurd amounts for one advertiser in one hour, and an ordinary click of it.
+    click("p-1", "11:00", 999999999999, advertiser="Poison"),
+    click("p-2", "11:05", 999999999999, advertiser="Poison"),
+    click("p-3", "11:10", "2.50", advertiser="Poison"),
+    # Case 5: one advertiser spelled two ways, the id given both times.
+    budget("08:00", 10, advertiser="Acme", advertiser_id="X-1"),
+    click("x-1", "08:30", "20", advertiser="acme", advertiser_id="X-1"),
+    # Case 10: two copies of one click with different amounts; the first received counts.
+    click("dup-1", "09:45", "5.00", advertiser="Dupe"),
+    click("dup-1", "09:45", "7.00", advertiser="Dupe"),
+]
+SECOND_FILE: list[dict[str, Any]] = [
+    click("dup-1", "09:45", "9.00", advertiser="Dupe"),  # a third copy, in a later batch
+    click("late-1", "11:30", "3.00", advertiser="Later"),  # Gold keeps moving after the poison
+]
+
+
+@dataclass(frozen=True)
+class HostileRun:
+    spark: SparkSession
+    config: PipelineConfig
+
+    def table(self, key: str) -> DataFrame:
+        return table(self.spark, self.config, key)
+
+    def hour_rows(self, advertiser_key: str) -> list[Any]:
+        return (
+            self.table("gold_advertiser_spend")
+            .filter(F.col("advertiser_key") == advertiser_key)
+            .orderBy("window_start")
+            .collect()
+        )
+
+    def serving(self, advertiser_key: str) -> Any:
+        rows = (
+            self.table("gold_latest_serving_status")
+            .filter(F.col("advertiser_key") == advertiser_key)
+            .collect()
+        )
+        assert len(rows) == 1, rows
+        return rows[0]
+
+
+@pytest.fixture(scope="module")
+def hostile_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
+    config = pipeline_config(
+        tmp_path_factory.mktemp("hostile"), source={"kind": "files", "max_files_per_trigger": 1}
+    )
+    land(config, "events-1", FIRST_FILE)
+    run(spark, config, CHAIN)
+    land(config, "events-2", SECOND_FILE)
+    run(spark, config, CHAIN)
+    return HostileRun(spark, config)
+
+
+@pytest.mark.slow
+def test_case_2_distinct_events_sharing_an_id_or_an_instant_stay_distinct(
+    hostile_run: HostileRun,
+) -> None:
+    silver = hostile_run.table("silver_events")
+    ids = {row["event_id"] for row in silver.select("event_id").collect()}
+    assert {"ad_click:42", "conversion:42"} <= ids
+    impressions = silver.filter(F.col("event_type") == "impression")
+    assert sorted(row["amount"] for row in impressions.collect()) == [
+        Decimal("0.01"),
+        Decimal("0.02"),
+    ]
+    budgets = silver.filter(
+        (F.col("event_type") == "budget_update") & (F.col("advertiser") == "Bravo")
+    )
+    assert budgets.count() == 2
+    # Two budget values at one instant: the one received later (the file's later line) is in
+    # effect, so 15 spent of 20 still serves.
+    (hour,) = [row for row in hostile_run.hour_rows("Bravo") if row["record_count"] == 1]
+    assert (hour["budget_value"], hour["can_serve"]) == (Decimal(20), True)
+    serving = hostile_run.serving("Bravo")
+    assert (serving["budget_value"], serving["latest_can_serve"]) == (Decimal(20), True)
+
+
+@pytest.mark.slow
+def test_case_4_absurd_amounts_are_quarantined_and_nothing_stalls(
+    hostile_run: HostileRun,
+) -> None:
+    quarantine = hostile_run.table("silver_quarantine")
+    codes = {
+        json.loads(row["payload"])["click_id"]: row["reason_codes"] for row in quarantine.collect()
+    }
+    assert codes == {"p-1": ["value_out_of_range"], "p-2": ["value_out_of_range"]}
+    assert [row["gross_spend"] for row in hostile_run.hour_rows("Poison")] == [Decimal("2.5")]
+    # The second run moved Gold on: the later advertiser's click is there.
+    assert [row["gross_spend"] for row in hostile_run.hour_rows("Later")] == [Decimal("3")]
+    assert hostile_run.table("ops_dead_letters").count() == 0
+
+
+@pytest.mark.slow
+def test_case_5_the_advertiser_id_is_the_key_names_are_labels(hostile_run: HostileRun) -> None:
+    rows = hostile_run.hour_rows("X-1")
+    assert [(row["advertiser"], row["budget_value"], row["can_serve"]) for row in rows] == [
+        ("Acme", Decimal(10), False)
+    ]
+    names = (
+        hostile_run.table("gold_advertiser_spend")
+        .filter(F.lower("advertiser") == "acme")
+        .select("advertiser_key")
+        .distinct()
+        .collect()
+    )
+    assert [row[0] for row in names] == ["X-1"]
+    serving = hostile_run.serving("X-1")
+    assert (serving["advertiser"], serving["spend_to_date"], serving["latest_can_serve"]) == (
+        "Acme",
+        Decimal(20),
+        False,
+    )
+
+
+@pytest.mark.slow
+def test_case_10_the_first_received_copy_wins_and_the_others_are_counted(
+    hostile_run: HostileRun,
+) -> None:
+    copies = hostile_run.table("silver_events").filter(F.col("click_id") == "dup-1").collect()
+    assert [row["amount"] for row in copies] == [Decimal(5)]
+    quality = hostile_run.table("ops_data_quality").agg(
+        F.sum("input_rows"),
+        F.sum("inserted_rows"),
+        F.sum("duplicate_rows"),
+        F.sum("quarantined_rows"),
+    )
+    bronze_rows = hostile_run.table("bronze_events").count()
+    assert quality.first() == (bronze_rows, bronze_rows - 4, 2, 2)
+    assert [row["gross_spend"] for row in hostile_run.hour_rows("Dupe")] == [Decimal(5)]
+    assert hostile_run.serving("Dupe")["spend_to_date"] == Decimal(5)
+
+
+@pytest.mark.slow
+def test_case_1_a_reset_silver_checkpoint_loses_no_new_data(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = pipeline_config(tmp_path)
+    land(
+        config, "first", [click(f"a-{n}", "09:00", 1, advertiser="A") for n in range(50)] + ["oops"]
+    )
+    run(spark, config, ["bronze", "silver"])
+    land(config, "second", [click(f"b-{n}", "10:00", 1, advertiser="A") for n in range(50)])
+    run(spark, config, ["bronze"])
+    shutil.rmtree(tmp_path / "checkpoints" / "silver")
+
+    run(spark, config, ["silver"])
+
+    assert table(spark, config, "silver_events").count() == 100
+    assert table(spark, config, "silver_quarantine").count() == 1  # not quarantined twice
+    quality = table(spark, config, "ops_data_quality")
+    assert quality.select("query_id").distinct().count() == 2  # the new stream's rows are kept
+    totals = quality.groupBy("query_id").agg(
+        F.sum("input_rows").alias("input"), F.sum("inserted_rows").alias("inserted")
+    )
+    assert sorted((row["input"], row["inserted"]) for row in totals.collect()) == [
+        (51, 50),
+        (101, 50),
+    ]
+
+
+@pytest.mark.slow
+def test_case_3_a_landing_file_with_an_old_modification_time_is_read(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = pipeline_config(tmp_path)
+    land(config, "today", [click("t-1", "09:00", 1, advertiser="A")])
+    run(spark, config, ["bronze"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for days, name in ((10, "ten-days-old"), (400, "a-year-old")):
+        path = outside / f"{name}.jsonl"
+        path.write_text(json.dumps(click(name, "09:00", 1, advertiser="A")) + "\n")
+        old = time.time() - days * 86_400
+        os.utime(path, (old, old))
+        shutil.move(path, Path(config.landing_path) / path.name)  # mv keeps the mtime
+
+    run(spark, config, ["bronze"])
+
+    payloads = [
+        json.loads(row["payload"])["click_id"]
+        for row in table(spark, config, "bronze_events").collect()
+    ]
+    assert sorted(payloads) == ["a-year-old", "t-1", "ten-days-old"]
+
+
+@pytest.mark.slow
+def test_case_7_one_click_stamped_in_the_next_period_does_not_move_now(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Clocks may be two days apart, so a click can be stamped in tomorrow's budget period.
+    config = pipeline_config(tmp_path, quality={"max_future_skew_minutes": 2880})
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = today + timedelta(days=1)
+
+    def stamped(at: datetime) -> str:
+        return at.isoformat().replace("+00:00", "Z")
+
+    spent = {"event_type": "ad_click", "ad_id": "ad-1", "advertiser": "Spent"}
+    ahead = {"event_type": "ad_click", "ad_id": "ad-1", "advertiser": "Ahead"}
+    land(
+        config,
+        "now",
+        [
+            budget("00:00", 10, advertiser="Spent") | {"timestamp": stamped(today)},
+            spent
+            | {"click_id": "s-1", "amount": 10, "timestamp": stamped(today + timedelta(minutes=1))},
+            ahead
+            | {"click_id": "a-1", "amount": 3, "timestamp": stamped(today + timedelta(minutes=2))},
+            ahead
+            | {
+                "click_id": "a-2",
+                "amount": 4,
+                "timestamp": stamped(tomorrow + timedelta(minutes=1)),
+            },
+        ],
+    )
+
+    run(spark, config, ["serving"])
+
+    status = {
+        row["advertiser"]: row
+        for row in table(spark, config, "gold_latest_serving_status").collect()
+    }
+    today = today.replace(tzinfo=None)
+    assert status["Spent"]["current_period_start"] == today
+    assert status["Spent"]["as_of"] <= datetime.now(UTC).replace(tzinfo=None)
+    assert (status["Spent"]["spend_to_date"], status["Spent"]["latest_can_serve"]) == (
+        Decimal(10),
+        False,
+    )
+    # The sender keeps its spend of today; tomorrow's click waits for tomorrow.
+    assert status["Ahead"]["spend_to_date"] == Decimal(3)
+    kept = table(spark, config, "gold_serving_status").filter(F.col("advertiser") == "Ahead")
+    periods = kept.select(F.explode("period_spend").alias("p")).select("p.*").collect()
+    assert sorted((row["period_start"], row["spend_to_date"]) for row in periods) == [
+        (today, Decimal(3)),
+        (today + timedelta(days=1), Decimal(4)),
+    ]
+
+
+def produce_at(
+    broker: LocalKafkaBroker, topic: str, records: Sequence[tuple[dict[str, Any], datetime]]
+) -> None:
+    """Send each event with the broker timestamp (CreateTime) given."""
+    producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
+    for event, at in records:
+        producer.produce(topic, json.dumps(event).encode(), timestamp=int(at.timestamp() * 1000))
+    assert producer.flush(30) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
+    spark: SparkSession, tmp_path: Path, kafka_broker: LocalKafkaBroker, kafka_topic: str
+) -> None:
+    config = pipeline_config(
+        tmp_path,
+        source={
+            "kind": "kafka",
+            "bootstrap_servers": kafka_broker.bootstrap_servers,
+            "topics": [kafka_topic],
+        },
+        quality={"max_event_age_days": 1},
+    )
+    received = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    produce_at(
+        kafka_broker,
+        kafka_topic,
+        [
+            # Two hours before it was received: valid, although years before this run.
+            (click("on-time", "10:00", 2, advertiser="K"), received),
+            # An hour after it was received: in the future, whenever the run happens.
+            (click("ahead", "13:00", 5, advertiser="K"), received),
+        ],
+    )
+
+    run(spark, config, ["bronze", "serving", "silver"])
+
+    silver = [row["click_id"] for row in table(spark, config, "silver_events").collect()]
+    quarantined = table(spark, config, "silver_quarantine").collect()
+    assert silver == ["on-time"]
+    assert [row["reason_codes"] for row in quarantined] == [["timestamp_in_future"]]
+    # The serving stream judged both alike: only the valid click counts.
+    status = table(spark, config, "gold_latest_serving_status").collect()
+    assert [(row["advertiser"], row["spend_to_date"]) for row in status] == [("K", Decimal(2))]
