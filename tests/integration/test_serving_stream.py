@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig
@@ -22,7 +21,7 @@ from helpers import assert_frames_equal
 
 STATUS_DDL = (
     "advertiser string, advertiser_id string, latest_hour timestamp, latest_can_serve boolean, "
-    "budget_value decimal(18,6), spend_to_date decimal(18,6)"
+    "budget_value decimal(18,6), spend_to_date decimal(38,6)"
 )
 
 
@@ -130,12 +129,17 @@ def test_each_click_counts_once_names_move_stand_ins_and_a_replayed_batch_change
 
 
 @pytest.mark.slow
-def test_a_new_checkpoint_over_a_status_table_it_did_not_write_is_refused(
+def test_a_new_checkpoint_rebuilds_the_status_from_the_source_without_counting_twice(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = serving_config(tmp_path)
     land(config, "1", [click("c-1", "02T09:10", "2.50", advertiser="acme")])
+    land(config, "2", [click("c-2", "02T09:20", "1.50", advertiser="acme")])
     run_serving(spark, config)
+    before = status(spark, config).collect()
     shutil.rmtree(tmp_path / "checkpoints" / "serving")  # the table stays
-    with pytest.raises(StreamingQueryException, match="another serving stream"):
-        run_serving(spark, config)
+
+    run_serving(spark, config)
+
+    assert_frames_equal(status(spark, config), spark.createDataFrame(before, STATUS_DDL))
+    assert before[0]["spend_to_date"] == Decimal(4)

@@ -229,11 +229,11 @@ def test_every_kind_of_bad_input_is_quarantined_for_its_reason_and_no_good_event
     )
     silver = spark.table(config.table("silver_events"))
     assert silver.count() == len(good) + 1
-    dup = silver.filter(F.col("event_id") == "c-dup").select("amount").first()
+    dup = silver.filter(F.col("event_id") == "ad_click:c-dup").select("amount").first()
     assert dup is not None and float(dup["amount"]) == 1.0
     assert silver.filter(F.col("click_id") == "c-\U0001f600-\u202e-广告").count() == 1
     assert silver.filter(F.col("click_id") == "c-\U0001f600").count() == 1
-    extra = silver.filter(F.col("event_id") == "c-extra").select("extra_fields").first()
+    extra = silver.filter(F.col("event_id") == "ad_click:c-extra").select("extra_fields").first()
     assert extra is not None and extra["extra_fields"] == {
         "experiment": '{"arm":"B"}',
         "score": "0.7",
@@ -269,7 +269,8 @@ def test_late_events_land_once_and_a_later_replay_of_them_is_a_duplicate(
 
     silver = spark.table(config.table("silver_events")).select("event_id")
     expected = spark.createDataFrame(
-        [(f"c-now-{n}",) for n in range(5)] + [(f"c-late-{n}",) for n in range(3)],
+        [(f"ad_click:c-now-{n}",) for n in range(5)]
+        + [(f"ad_click:c-late-{n}",) for n in range(3)],
         "event_id string",
     )
     assert_frames_equal(silver, expected)

@@ -150,6 +150,10 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
         .withColumns({"source_kind": F.lit("files"), "ingested_at": F.current_timestamp()})
     )
     write = silver_foreach_batch(runtime)
+    # The stream's checkpoint names it (Spark writes this file when a query first starts).
+    checkpoint = Path(config.checkpoint("silver"))
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "metadata").write_text('{"id":"4b6f4c3e-0000-4000-8000-000000000007"}\n')
 
     write(batch, 7)
     tables = ("silver_events", "silver_quarantine", "ops_data_quality")
@@ -167,7 +171,14 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
 def silver_columns_that_do_not_depend_on_when(frame: DataFrame) -> DataFrame:
     """Silver's events without the columns that say when, from which folder or in which batch
     a run stored them."""
-    varying = {"processed_at", "ingested_at", "silver_batch_id", "file_path"} | {
+    varying = {
+        "processed_at",
+        "ingested_at",
+        "received_at",
+        "silver_query_id",
+        "silver_batch_id",
+        "file_path",
+    } | {
         c for c in frame.columns if c.startswith("ingest_")
     }
     return frame.select(*(c for c in frame.columns if c not in varying))

@@ -11,7 +11,9 @@ listing (which assumes lexically ordered names and would miss a file named befor
 one) is turned off.
 
 A file is read whole and split into lines here (`wholetext`), since Spark's line reader keeps no
-line numbers: keep landing files to a few hundred megabytes at most.
+line numbers: keep landing files to a few hundred megabytes at most. The split works on the
+file's bytes (seen through ISO-8859-1, which maps each byte to one character and back), so a
+line that is not valid UTF-8 lands byte for byte, as the line reader would keep it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ad_marketing_pipeline.tables import KAFKA_HEADERS_TYPE
 
 # Older than any file can be (the age counts back from the newest file seen, not from now).
 NO_MAX_FILE_AGE = "36500d"
+# One character per byte, and back: splits bytes that may not be valid UTF-8 losslessly.
+_BYTES = "ISO-8859-1"
 # Line breaks as Spark's text reader knows them: \n, \r\n and \r.
 _LINE_BREAK = "\r\n|\r|\n"
 
@@ -52,11 +56,13 @@ def read_landing_files(
             reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
     files = reader.option("wholetext", "true").option("pathGlobFilter", file_pattern).load(path)
     return files.select(
-        F.posexplode(file_lines(F.col("value"))).alias("offset", "payload"),
+        F.posexplode(file_lines(F.decode(F.col("value").cast("binary"), _BYTES))).alias(
+            "offset", "line"
+        ),
         F.col("_metadata.file_path").alias("file_path"),
         F.col("_metadata.file_modification_time").alias("file_modification_time"),
     ).select(
-        "payload",
+        F.encode(F.col("line"), _BYTES).cast(StringType()).alias("payload"),
         F.lit(None).cast(StringType()).alias("key"),
         F.lit(None).cast(KAFKA_HEADERS_TYPE).alias("headers"),
         F.lit("files").alias("source_kind"),
