@@ -651,18 +651,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except PipelineError as error:
+    except (Exception, KeyboardInterrupt) as error:
+        return report_failure(error, args)
+
+
+def report_failure(error: Exception | KeyboardInterrupt, args: argparse.Namespace) -> int:
+    """Print why a command failed, with the configuration's secrets (and any secret-looking
+    `key=value`) masked; returns its exit code: 2 for the package's own errors, 130 when
+    interrupted, 1 otherwise (with the traceback Python would print)."""
+    if isinstance(error, KeyboardInterrupt):
+        console.print("stopped")
+        return 130
+    if isinstance(error, PipelineError):
         message = scrub(str(error), known_secrets(args))
         console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        console.print("stopped")
-        return 130
-    except Exception as error:
-        # What Python would print for an uncaught exception (and its exit code), masked.
-        text = scrub("".join(traceback.format_exception(error)), known_secrets(args))
-        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
-        return 1
+    text = scrub("".join(traceback.format_exception(error)), known_secrets(args))
+    console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+    return 1
 
 
 if __name__ == "__main__":

@@ -45,6 +45,22 @@ Identifier = Annotated[str, Field(pattern=_IDENTIFIER)]
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        """As pydantic's, with the secret-looking values of free-form maps (`source.options`,
+        `spark.conf`) masked, as `SecretStr` fields are: a printed or logged config shows no
+        secret."""
+        for name, value in super().__repr_args__():
+            if not isinstance(value, dict):
+                yield name, value
+                continue
+            yield (
+                name,
+                {
+                    key: MASK if is_secret_key(str(key)) or _holds_secret(str(item)) else item
+                    for key, item in value.items()
+                },
+            )
+
 
 class TableNames(_Frozen):
     """Table names inside the configured catalog and schema (the layer is the name prefix)."""

@@ -13,7 +13,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -66,11 +66,18 @@ def attribution_main(argv: Sequence[str] | None = None) -> None:
     _run_command(["run", "--layers", "attribution", "--trigger", "once"], argv)
 
 
-def _runtime(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None
-) -> tuple[Runtime, argparse.Namespace]:
+def _run_task(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    work: Callable[[Runtime, argparse.Namespace], None],
+) -> None:
+    """Parse the task's flags, build its runtime and do its work; a failure is printed as the
+    CLI prints it (secrets masked) and fails the task with the CLI's exit code."""
     args = parser.parse_args(_args(argv))
-    return cli.runtime_from_args(args), args
+    try:
+        work(cli.runtime_from_args(args), args)
+    except (Exception, KeyboardInterrupt) as error:
+        raise SystemExit(cli.report_failure(error, args)) from error
 
 
 def _main_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -100,16 +107,15 @@ def ensure_volume(runtime: Runtime) -> str | None:
 def provision_main(argv: Sequence[str] | None = None) -> None:
     """Create the schema, the volume of the checkpoints and every table and view; idempotent."""
     parser = _main_parser("ad-pipeline-provision", provision_main.__doc__ or "")
-    try:
-        runtime, _ = _runtime(parser, argv)
+
+    def work(runtime: Runtime, _args: argparse.Namespace) -> None:
         volume = ensure_volume(runtime)
         if volume:
             cli.console.print(f"volume {volume} is ready")
         for table in provision(runtime):
             cli.console.print(f"table {table} is ready")
-    except PipelineError as error:
-        cli.console.print(f"error: {error}", highlight=False, markup=False)
-        raise SystemExit(2) from error
+
+    _run_task(parser, argv, work)
 
 
 def maintained_tables(runtime: Runtime) -> list[str]:
@@ -150,13 +156,12 @@ def maintenance_main(argv: Sequence[str] | None = None) -> None:
         help=f"VACUUM keeps files newer than this (default and minimum {MIN_RETAIN_HOURS})",
     )
     parser.add_argument("--no-vacuum", action="store_true", help="OPTIMIZE only")
-    try:
-        runtime, args = _runtime(parser, argv)
+
+    def work(runtime: Runtime, args: argparse.Namespace) -> None:
         for table in maintain(runtime, retain_hours=args.retain_hours, vacuum=not args.no_vacuum):
             cli.console.print(f"table {table} optimized")
-    except PipelineError as error:
-        cli.console.print(f"error: {error}", highlight=False, markup=False)
-        raise SystemExit(2) from error
+
+    _run_task(parser, argv, work)
 
 
 # The widgets every notebook declares, with their defaults for an interactive run in the

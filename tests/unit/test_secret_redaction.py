@@ -14,6 +14,7 @@ import yaml
 from ad_marketing_pipeline.cli import build_parser, known_secrets
 from ad_marketing_pipeline.config import (
     KafkaSource,
+    PipelineConfig,
     is_secret_key,
     load_config,
     redacted_dump,
@@ -441,3 +442,22 @@ def test_the_cli_knows_the_secrets_to_mask_in_errors(
     args = build_parser().parse_args(["run", "--conf", str(path)])
     assert {SECRET, "tok-123", "abcd"} <= known_secrets(args)
     assert known_secrets(build_parser().parse_args(["kafka-broker"])) == set()
+
+
+def test_the_repr_of_a_config_masks_secrets_in_free_form_maps() -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "source": {
+                "kind": "kafka",
+                "bootstrap_servers": "broker:9092",
+                "topics": ["t"],
+                "options": {"ssl.keystore.password": SECRET, "sasl.jaas.config": JAAS},
+            },
+            "spark": {
+                "conf": {"spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": SECRET}
+            },
+        }
+    )
+    for text in (repr(config), str(config), repr(config.source), str(config.spark)):
+        assert SECRET not in text

@@ -19,6 +19,7 @@ from ad_marketing_pipeline.config import (
 from ad_marketing_pipeline.errors import ConfigError
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.sources.eventhubs import eventhubs_kafka_options, namespace_host
+from ad_marketing_pipeline.sources.files import NO_MAX_FILE_AGE, landing_file_options
 from ad_marketing_pipeline.sources.kafka import kafka_options
 
 CONNECTION_STRING = (
@@ -256,3 +257,21 @@ def test_kafka_options_with_topics_pattern_and_sasl() -> None:
 def test_kafka_config_needs_one_subscription() -> None:
     with pytest.raises(ValueError, match="exactly one of topics"):
         KafkaSource(kind="kafka", bootstrap_servers="b", topics=["a"], topic_pattern="a.*")
+
+
+def test_every_landing_file_is_read_once_whatever_its_modification_time_or_name() -> None:
+    local = landing_file_options(
+        file_pattern="*.jsonl", max_files_per_trigger=2, use_auto_loader=False
+    )
+    assert local == {
+        "wholetext": "true",
+        "pathGlobFilter": "*.jsonl",
+        "maxFileAge": NO_MAX_FILE_AGE,
+        "maxFilesPerTrigger": "2",
+    }
+    auto_loader = landing_file_options(
+        file_pattern="*.jsonl", max_files_per_trigger=None, use_auto_loader=True
+    )
+    assert auto_loader["cloudFiles.useIncrementalListing"] == "false"
+    assert auto_loader["cloudFiles.includeExistingFiles"] == "true"
+    assert not any("maxfileage" in key.lower() or "modified" in key.lower() for key in auto_loader)

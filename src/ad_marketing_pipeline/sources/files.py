@@ -32,6 +32,30 @@ _BYTES = "ISO-8859-1"
 _LINE_BREAK = "\r\n|\r|\n"
 
 
+def landing_file_options(
+    *, file_pattern: str, max_files_per_trigger: int | None, use_auto_loader: bool
+) -> dict[str, str]:
+    """The file source's options: every file read once whatever its modification time or
+    name, each read whole (`wholetext`) to number its lines."""
+    options = {"wholetext": "true", "pathGlobFilter": file_pattern}
+    if use_auto_loader:
+        options |= {
+            "cloudFiles.format": "text",
+            # Incremental listing assumes files arrive in lexical order of their names; a file
+            # moved in under an earlier name would be skipped. Auto Loader keeps no maximum
+            # file age unless cloudFiles.maxFileAge is set, and it is not.
+            "cloudFiles.useIncrementalListing": "false",
+            "cloudFiles.includeExistingFiles": "true",
+        }
+        if max_files_per_trigger is not None:
+            options["cloudFiles.maxFilesPerTrigger"] = str(max_files_per_trigger)
+        return options
+    options["maxFileAge"] = NO_MAX_FILE_AGE
+    if max_files_per_trigger is not None:
+        options["maxFilesPerTrigger"] = str(max_files_per_trigger)
+    return options
+
+
 def read_landing_files(
     spark: SparkSession,
     path: str,
@@ -41,20 +65,13 @@ def read_landing_files(
     use_auto_loader: bool,
 ) -> DataFrame:
     """A stream of the lines of the files matching `file_pattern` in `path` (and new ones)."""
-    if use_auto_loader:
-        reader = (
-            spark.readStream.format("cloudFiles")
-            .option("cloudFiles.format", "text")
-            .option("cloudFiles.useIncrementalListing", "false")
-            .option("cloudFiles.includeExistingFiles", "true")
-        )
-        if max_files_per_trigger is not None:
-            reader = reader.option("cloudFiles.maxFilesPerTrigger", str(max_files_per_trigger))
-    else:
-        reader = spark.readStream.format("text").option("maxFileAge", NO_MAX_FILE_AGE)
-        if max_files_per_trigger is not None:
-            reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
-    files = reader.option("wholetext", "true").option("pathGlobFilter", file_pattern).load(path)
+    options = landing_file_options(
+        file_pattern=file_pattern,
+        max_files_per_trigger=max_files_per_trigger,
+        use_auto_loader=use_auto_loader,
+    )
+    source_format = "cloudFiles" if use_auto_loader else "text"
+    files = spark.readStream.format(source_format).options(**options).load(path)
     return files.select(
         F.posexplode(file_lines(F.decode(F.col("value").cast("binary"), _BYTES))).alias(
             "offset", "line"
