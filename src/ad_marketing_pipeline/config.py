@@ -373,8 +373,9 @@ class OpsConfig(_Frozen):
 
     retention_days: PositiveInt = Field(
         default=30,
-        description="ops_streaming_progress rows older than this are deleted by the "
-        "maintenance job (and at the end of each run); `ad-pipeline status` reads this window",
+        description="ops_streaming_progress rows older than this are deleted when a run starts, "
+        "hourly while it runs, and by the maintenance job; `ad-pipeline status` reads this "
+        "window",
     )
 
 

@@ -3,11 +3,13 @@ out, so the micro-batch completes and the layer keeps moving.
 
 Silver quarantines what breaks the contract, so a record reaching Gold or attribution is valid;
 still, a record the layer's computation fails on (a data error: SQLSTATE class 22, such as a
-numeric overflow or a datetime out of range) would fail its micro-batch at every retry and stall
-the layer for good. `process_isolating` runs the batch; on a data error it bisects the batch's
-events to find those whose processing fails, hands them to `set_aside` with the error, and
-processes the rest without them. The layer leaves dead-lettered events out of every later read
-of Silver too (`dead_lettered_ids`), so they never poison a recomputation again.
+numeric overflow or a datetime out of range, or a value the driver cannot hold, such as a
+timestamp before year 1 that an earlier version let into Silver) would fail its micro-batch at
+every retry and stall the layer for good. `process_isolating` runs the batch; on a data error
+it bisects the batch's events to find those whose processing fails, hands them back with the
+error, and processes the rest without them; `set_aside` writes them to ops_dead_letters. The
+layer leaves dead-lettered events out of every later read of Silver too (`dead_lettered_ids`),
+so they never poison a recomputation again.
 
 Any other error (a lost executor, a bug) fails the batch as before: retrying may cure it.
 """
@@ -15,6 +17,7 @@ Any other error (a lost executor, a bug) fails the batch as before: retrying may
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -25,6 +28,7 @@ from pyspark.sql.types import StringType
 from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of
 
 _DATA_ERROR_STATE = re.compile(r"SQLSTATE: 22[0-9A-Z]{3}")
+_SPARK_TYPES = "pyspark/sql/types.py"  # where Spark values become Python ones
 _REASON_LENGTH = 2_000
 _REASONS = schema_of(event_id=StringType(), reason=StringType())
 
@@ -33,7 +37,12 @@ Process = Callable[[DataFrame, frozenset[str]], None]
 
 
 def is_data_error(error: BaseException) -> bool:
-    """Whether Spark failed on the data (SQLSTATE class 22), not on the machine or the code."""
+    """Whether Spark failed on the data (SQLSTATE class 22), or a value Spark holds could not
+    become a Python value on the driver (a timestamp before year 1), not the machine or code."""
+    if isinstance(error, ValueError | OverflowError) and any(
+        frame.filename.endswith(_SPARK_TYPES) for frame in traceback.extract_tb(error.__traceback__)
+    ):
+        return True
     sql_state = getattr(error, "getSqlState", None)
     if callable(sql_state):
         try:

@@ -147,8 +147,9 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
 
 def received_at_column() -> Column:
     """When a received record (Bronze's shape) reached us: the broker / enqueued time, else
-    when it was ingested."""
-    return F.coalesce(F.col("source_timestamp"), F.col("ingested_at"))
+    when it was ingested; never later than its ingestion (a broker timestamp a producer set in
+    the future is not believed)."""
+    return F.least(F.col("source_timestamp"), F.col("ingested_at"))
 
 
 def validate(quality: QualityConfig) -> Transform:

@@ -25,10 +25,17 @@ from confluent_kafka import Producer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import silver_rows
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.entrypoints import (
+    LAYER_TABLES,
+    ensure_tables,
+    prepare_runtime,
+    run_layers,
+)
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
 
 CHAIN = ["bronze", "serving", "silver", "gold"]
 
@@ -395,3 +402,41 @@ def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
     # The serving stream judged both alike: only the valid click counts.
     status = table(spark, config, "gold_latest_serving_status").collect()
     assert [(row["advertiser"], row["spend_to_date"]) for row in status] == [("K", Decimal(2))]
+
+
+@pytest.mark.slow
+def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_completes(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # Silver rows as an earlier version let them in: a click stamped in year 1, which Gold
+    # cannot place in a budget hour, between two ordinary clicks.
+    config = pipeline_config(tmp_path)
+    runtime = prepare_runtime(spark, config, environ={})
+    ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
+    ordinary = datetime(2024, 1, 1, 9)
+    rows = [
+        silver_rows.event(
+            "ad_click",
+            f"ad_click:{click_id}",
+            at,
+            click_id=click_id,
+            advertiser="Steady",
+            ad_id="ad-1",
+            amount=Decimal(1),
+            received_at=ordinary,
+        )
+        for click_id, at in (("ok-1", ordinary), ("year-1", datetime(1, 1, 1)), ("ok-2", ordinary))
+    ]
+    spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA).write.format("delta").mode(
+        "append"
+    ).saveAsTable(config.table("silver_events"))
+
+    run(spark, config, ["gold"])  # completes
+
+    dead = table(spark, config, "ops_dead_letters").collect()
+    assert [(row["layer"], row["event_id"]) for row in dead] == [("gold", "ad_click:year-1")]
+    assert "year 0 is out of range" in dead[0]["reason"]
+    assert json.loads(dead[0]["record"])["click_id"] == "year-1"
+    spend = table(spark, config, "gold_advertiser_spend").collect()
+    assert [(row["advertiser"], row["gross_spend"]) for row in spend] == [("Steady", Decimal(2))]
+    run(spark, config, ["gold"])  # and the next run is not stopped by it either

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.entrypoints import ensure_tables, prepare_runtime, run_layers
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.ops import layer_status
+from ad_marketing_pipeline.tables import (
+    OPS_DATA_QUALITY,
+    OPS_STREAMING_PROGRESS,
+    STREAMING_PROGRESS_SCHEMA,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +108,38 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
     assert status["silver"].quarantined_rows == 3
     assert status["silver"].reject_rate == pytest.approx(3 / 12, abs=1e-4)
     assert status["gold"].rows_per_second > 0
+
+
+def test_progress_rows_past_the_retention_are_pruned_when_a_run_starts(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"ops_{uuid.uuid4().hex[:8]}",
+            "paths": {"root": str(tmp_path)},
+            "ops": {"retention_days": 7},
+        }
+    )
+    runtime = prepare_runtime(spark, config, environ={})
+    ensure_tables(runtime, [OPS_STREAMING_PROGRESS, OPS_DATA_QUALITY])
+    table = config.table("ops_streaming_progress")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        ("silver", "q", "r", batch, now - age, now - age, 1, None, None, 1, None, None, None)
+        for batch, age in enumerate((timedelta(days=30), timedelta(days=8), timedelta(days=6)))
+    ]
+    spark.createDataFrame(rows, STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
+        "append"
+    ).saveAsTable(table)
+
+    run_layers(runtime, ["bronze"], StreamTrigger())  # nothing to read; the run prunes
+
+    kept = spark.table(table).filter(F.col("query_name") == "silver").collect()
+    assert [row["batch_id"] for row in kept] == [2]
+    status = layer_status(
+        spark.table(table),
+        spark.table(config.table("ops_data_quality")),
+        retention_days=config.ops.retention_days,
+    ).collect()
+    assert {row["query_name"] for row in status} <= {"silver", "bronze_files"}
