@@ -388,6 +388,11 @@ class FaultsConfig(_Frozen):
         "before the n-th write (from 1) of that layer's first micro-batch that makes n writes; "
         "n = writes + 1 kills after the batch's last write, before its checkpoint commit",
     )
+    action: Literal["kill", "raise"] = Field(
+        default="kill",
+        description="kill: SIGKILL as a crash does; raise: fail the micro-batch with an error "
+        "instead (its stream stops; the next run replays the batch), for tests in one process",
+    )
 
     @field_validator("kill_at_write")
     @classmethod

@@ -182,12 +182,15 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
             if input_rows > valid_rows:
                 quarantined = invalid.transform(to_quarantine).withColumns(written_by)
                 known = spark.table(quarantine_table).filter(_not_from(micro))
+                # Only a record with a known position (a Kafka offset, a file's line) can be
+                # recognised as one quarantine already holds.
                 seen_before = reduce(
                     Column.__and__,
                     (
                         F.col(f"q.{name}").eqNullSafe(F.col(f"k.{name}"))
                         for name in _POSITION_COLUMNS
                     ),
+                    F.col("q.offset").isNotNull(),
                 )
                 new_quarantined = quarantined.alias("q").join(
                     known.select(*_POSITION_COLUMNS).alias("k"), seen_before, "left_anti"

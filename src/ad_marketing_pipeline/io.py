@@ -154,9 +154,18 @@ class MicroBatch:
         )
 
     def _fault_point(self, write: int) -> None:
-        if self.faults.kill_at_write == f"{self.layer}:{write}":
-            log.warning("fault injection: killing the run at %s write %d", self.layer, write)
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+        if self.faults.kill_at_write != f"{self.layer}:{write}":
+            return
+        if self.faults.action == "raise":
+            raise InjectedFaultError(
+                f"fault injection: {self.layer} batch stopped before write {write}"
+            )
+        log.warning("fault injection: killing the run at %s write %d", self.layer, write)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+class InjectedFaultError(RuntimeError):
+    """A micro-batch stopped by `faults.kill_at_write` with `faults.action: raise`."""
 
 
 def append_once(frame: DataFrame, table_name: str, *, writer_id: str, batch_id: int) -> None:

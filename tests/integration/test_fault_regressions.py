@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 import silver_rows
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig
 from ad_marketing_pipeline.entrypoints import (
     LAYER_TABLES,
     ensure_tables,
@@ -36,6 +37,7 @@ from ad_marketing_pipeline.entrypoints import (
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
+from helpers import assert_frames_equal
 
 CHAIN = ["bronze", "serving", "silver", "gold"]
 
@@ -440,3 +442,82 @@ def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_comp
     spend = table(spark, config, "gold_advertiser_spend").collect()
     assert [(row["advertiser"], row["gross_spend"]) for row in spend] == [("Steady", Decimal(2))]
     run(spark, config, ["gold"])  # and the next run is not stopped by it either
+
+
+GOLD_TABLES = (
+    "gold_advertiser_spend",
+    "gold_fact_conversions",
+    "gold_fact_ad_performance",
+    "gold_advertisers",
+)
+
+
+def gold_history(spark: SparkSession, config: PipelineConfig) -> dict[str, int]:
+    """The current Delta version of each Gold table."""
+    versions = {}
+    for key in GOLD_TABLES:
+        newest = spark.sql(f"DESCRIBE HISTORY {config.table(key)}").agg(F.max("version")).first()
+        assert newest is not None
+        versions[key] = int(newest[0])
+    return versions
+
+
+@pytest.mark.slow
+def test_case_9_a_gold_batch_stopped_between_any_two_writes_replays_to_the_same_tables(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = pipeline_config(tmp_path)
+    journey = {"user_id": "u-1", "campaign_id": "cmp-a", "source": "google", "platform": "ads"}
+    land(
+        config,
+        "1",
+        [
+            budget("08:00", 50, advertiser="Acme"),
+            click("c-1", "09:00", 2, advertiser="Acme", **journey),
+            {
+                "event_type": "conversion",
+                "conversion_id": "v-1",
+                "user_id": "u-1",
+                "revenue": 40,
+                "timestamp": "2024-01-01T12:00:00Z",
+            },
+        ],
+    )
+    run(spark, config, ["bronze", "silver", "gold"])
+    before = gold_history(spark, config)
+    checkpoint = tmp_path / "checkpoints" / "gold"
+    saved_checkpoint = tmp_path / "gold-checkpoint-before"
+    shutil.copytree(checkpoint, saved_checkpoint)
+    # A late click of the same user, closer to the conversion, on another source and campaign:
+    # the conversion moves to its performance key (the old key's row must lose it), and a new
+    # name for the advertiser's id is learned.
+    late = {**journey, "campaign_id": "cmp-b", "source": "facebook"}
+    land(
+        config,
+        "2",
+        [
+            click("c-2", "11:00", 3, advertiser="Acme", advertiser_id="A-1", **late),
+            budget("11:30", 4, advertiser="Acme", advertiser_id="A-1"),
+        ],
+    )
+    run(spark, config, ["bronze", "silver"])
+    run(spark, config, ["gold"])
+    expected = {key: table(spark, config, key).localCheckpoint() for key in GOLD_TABLES}
+    moved = table(spark, config, "gold_fact_conversions").first()
+    assert moved is not None and moved["source"] == "facebook"
+
+    for write in (1, 2, 3, 4, 5):
+        for key, version in before.items():
+            spark.sql(f"RESTORE TABLE {config.table(key)} TO VERSION AS OF {version}")
+        shutil.rmtree(checkpoint)
+        shutil.copytree(saved_checkpoint, checkpoint)
+        stopped = config.model_copy(
+            update={"faults": FaultsConfig(kill_at_write=f"gold:{write}", action="raise")}
+        )
+        with pytest.raises(StreamingQueryException, match="fault injection"):
+            run(spark, stopped, ["gold"])
+
+        run(spark, config, ["gold"])  # replays the stopped batch
+
+        for key, rows in expected.items():
+            assert_frames_equal(table(spark, config, key), rows)
