@@ -146,6 +146,12 @@ class ProgressRecorder(StreamingQueryListener):
                 self._last_batch[run_id] = batch_id
                 self._rows.append(progress_row(progress, self._clock()))
 
+    @property
+    def remembered(self) -> int:
+        """How many (run, batch) marks the recorder holds: one per running query."""
+        with self._lock:
+            return len(self._last_batch)
+
     def take_rows(self) -> list[ProgressRow]:
         with self._lock:
             rows, self._rows = self._rows, []

@@ -89,6 +89,15 @@ def test_the_recorder_keeps_each_batch_once() -> None:
     assert recorder.take_rows() == []
 
 
+def test_a_long_run_leaves_the_recorder_one_mark_per_query() -> None:
+    recorder = ProgressRecorder(clock=lambda: RECORDED_AT)
+    for batch in range(5_000):
+        recorder.add_progress(progress(batchId=batch))
+        recorder.add_progress(progress(batchId=batch, runId="run-2", name="silver"))
+    assert len(recorder.take_rows()) == 10_000
+    assert recorder.remembered == 2
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [(4.25, "4.2 s"), (600, "10 min"), (3 * 3600, "3.0 h"), (41 * 86400, "41 days")],
