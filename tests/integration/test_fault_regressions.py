@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -372,8 +374,9 @@ def produce_at(
 @pytest.mark.slow
 @pytest.mark.kafka
 def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
-    spark: SparkSession, tmp_path: Path, kafka_broker: LocalKafkaBroker, kafka_topic: str
+    spark: SparkSession, tmp_path: Path, kafka_broker: LocalKafkaBroker
 ) -> None:
+    kafka_topic = f"kept-{uuid.uuid4().hex[:12]}"
     config = pipeline_config(
         tmp_path,
         source={
@@ -383,12 +386,23 @@ def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
         },
         quality={"max_event_age_days": 1},
     )
+    # The records carry their own broker timestamps, years old: a topic that keeps them.
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    created = admin.create_topics(
+        [
+            NewTopic(
+                kafka_topic, num_partitions=1, replication_factor=1, config={"retention.ms": "-1"}
+            )
+        ]
+    )
+    created[kafka_topic].result(30)
     received = datetime(2024, 1, 1, 12, tzinfo=UTC)
     produce_at(
         kafka_broker,
         kafka_topic,
         [
-            # Two hours before it was received: valid, although years before this run.
+            # Two hours before it was received: fresh for a one-day age limit, though years
+            # before this run (the run's clock called it too old).
             (click("on-time", "10:00", 2, advertiser="K"), received),
             # An hour after it was received: in the future, whenever the run happens.
             (click("ahead", "13:00", 5, advertiser="K"), received),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -202,6 +203,11 @@ def test_sigkill_during_silver_then_restart_equals_an_uninterrupted_run(
         {**conf, "env": "test", "schema": reference_schema, "paths": {"root": str(reference_root)}}
     )
     write_landing_files(settings, Path(reference.landing_path))
+    # Files arrive in name order in both roots (equal modification times would leave the order
+    # to the directory listing, and with it which copy of a duplicated event is received first).
+    for landing in (killed_root / "landing", Path(reference.landing_path)):
+        for number, path in enumerate(sorted(landing.glob("*.jsonl"))):
+            os.utime(path, (1_700_000_000 + number, 1_700_000_000 + number))
 
     # `run --layers bronze,silver` killed during Silver, then `run --layers silver` to the end.
     kill_run_after_batches(killed_root, "bronze,silver", "silver", restart_layers="silver")
