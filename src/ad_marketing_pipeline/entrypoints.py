@@ -179,11 +179,13 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
             finally:
                 new_events.unpersist()
             by_reason: dict[str, int] = {}
+            quarantined_rows = 0
             if input_rows > valid_rows:
                 quarantined = invalid.transform(to_quarantine).withColumns(written_by)
                 known = spark.table(quarantine_table).filter(_not_from(micro))
                 # Only a record with a known position (a Kafka offset, a file's line) can be
-                # recognised as one quarantine already holds.
+                # recognised as one quarantine already holds (a source read again); it then
+                # counts as a duplicate, like a valid record Silver already has.
                 seen_before = reduce(
                     Column.__and__,
                     (
@@ -192,19 +194,25 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
                     ),
                     F.col("q.offset").isNotNull(),
                 )
-                new_quarantined = quarantined.alias("q").join(
-                    known.select(*_POSITION_COLUMNS).alias("k"), seen_before, "left_anti"
+                new_quarantined = (
+                    quarantined.alias("q")
+                    .join(known.select(*_POSITION_COLUMNS).alias("k"), seen_before, "left_anti")
+                    .persist()
                 )
-                micro.append(new_quarantined, quarantine_table)
-                by_reason = {
-                    row["code"]: row["rows"]
-                    for row in invalid.select(
-                        F.explode(F.array_distinct("reasons.code")).alias("code")
-                    )
-                    .groupBy("code")
-                    .agg(F.count(F.lit(1)).alias("rows"))
-                    .collect()
-                }
+                try:
+                    micro.append(new_quarantined, quarantine_table)
+                    for row in (
+                        new_quarantined.select(
+                            F.explode(F.array_distinct("reason_codes")).alias("code")
+                        )
+                        .groupBy("code")
+                        .agg(F.count(F.lit(1)).alias("rows"))
+                        .collect()
+                    ):
+                        by_reason[row["code"]] = row["rows"]
+                    quarantined_rows = new_quarantined.count()
+                finally:
+                    new_quarantined.unpersist()
             quality_row = local_frame(
                 spark,
                 [
@@ -216,8 +224,8 @@ def silver_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
                         input_rows,
                         valid_rows,
                         inserted,
-                        valid_rows - inserted,
-                        input_rows - valid_rows,
+                        input_rows - inserted - quarantined_rows,
+                        quarantined_rows,
                         by_reason,
                     )
                 ],

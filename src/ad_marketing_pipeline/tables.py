@@ -282,9 +282,10 @@ DATA_QUALITY_SCHEMA = StructType(
             "duplicate_rows",
             LongType(),
             "valid records whose event_id Silver already had, or another record of the batch "
-            "received before them has (the first received copy wins)",
+            "received before them has (the first received copy wins), and invalid records "
+            "quarantine already holds (the same source position read again)",
         ),
-        column("quarantined_rows", LongType(), "records sent to quarantine"),
+        column("quarantined_rows", LongType(), "records added to quarantine"),
         column(
             "quarantined_by_reason",
             MapType(StringType(), LongType()),

@@ -279,6 +279,15 @@ def test_case_1_a_reset_silver_checkpoint_loses_no_new_data(
         (51, 50),
         (101, 50),
     ]
+    # Every record read is in Silver, in quarantine or counted as a duplicate (the second
+    # stream's re-read of the first 51 records: 50 valid and 1 invalid).
+    counts = quality.agg(
+        *(
+            F.sum(name)
+            for name in ("input_rows", "inserted_rows", "duplicate_rows", "quarantined_rows")
+        )
+    ).first()
+    assert counts == (152, 100, 51, 1)
 
 
 @pytest.mark.slow
