@@ -5,7 +5,7 @@
 WITH latest AS (
   SELECT
     *,
-    row_number() OVER (PARTITION BY advertiser ORDER BY window_start DESC) AS newest
+    row_number() OVER (PARTITION BY advertiser_key ORDER BY window_start DESC) AS newest
   FROM gold_advertiser_spend
 )
 SELECT
