@@ -179,9 +179,7 @@ def silver_columns_that_do_not_depend_on_when(frame: DataFrame) -> DataFrame:
         "silver_query_id",
         "silver_batch_id",
         "file_path",
-    } | {
-        c for c in frame.columns if c.startswith("ingest_")
-    }
+    } | {c for c in frame.columns if c.startswith("ingest_")}
     return frame.select(*(c for c in frame.columns if c not in varying))
 
 
