@@ -106,6 +106,7 @@ _NOT_UNICODE = re.compile(
     "|\ufffd"
 )
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_PLAIN_NUMBER = re.compile(r"[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([Ee][-+]?[0-9]+)?")
 _LINE_BREAK = re.compile("\r\n|\r|\n")
 
 Key = TypeVar("Key")
@@ -174,8 +175,8 @@ def file_records(content: bytes, file_path: str, received_at: datetime) -> list[
 
 
 def blank(value: object) -> bool:
-    """A string with nothing but whitespace in it (`advertisers.given`'s rule)."""
-    return isinstance(value, str) and value.strip() == ""
+    """A string with nothing but ASCII whitespace in it (the contract's blank)."""
+    return isinstance(value, str) and value.strip(" \t\n\r\f\v") == ""
 
 
 FieldKind = Literal["text", "money", "time", "object", "choice"]
@@ -241,6 +242,8 @@ def exact_money(value: object) -> Decimal | None:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
+        if _PLAIN_NUMBER.fullmatch(value) is None:
+            return None  # " 1", "1_000", "NaN": Python's Decimal reads them, the contract does not
         try:
             number = Decimal(value)
         except InvalidOperation:
@@ -260,17 +263,14 @@ def fitted_money(number: Decimal) -> Decimal | None:
 
 
 def event_time_of(value: object) -> datetime | None:
-    """An event's timestamp as the contract parses it; None when it does not parse. A timestamp
-    beyond Python's datetime range in UTC counts as the farthest instant in its direction."""
+    """An event's timestamp as the contract parses it; None when it does not parse (also when
+    it is beyond Python's datetime range in UTC)."""
     if not isinstance(value, str):
         return None
     try:
         return parse_event_timestamp(value)
-    except ValueError:
+    except ValueError:  # e.g. 9999-12-31T23:00:00-05:00, in year 10000 in UTC
         return None
-    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
-        year = datetime.fromisoformat(value.strip()).year
-        return (datetime.max if year > 1 else datetime.min).replace(tzinfo=UTC)
 
 
 def decode_object(payload: str) -> dict[str, Any] | None:

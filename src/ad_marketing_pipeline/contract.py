@@ -34,7 +34,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     DataType,
@@ -46,6 +46,7 @@ from pyspark.sql.types import (
     StructField,
     StructType,
     TimestampType,
+    VariantType,
 )
 
 from ad_marketing_pipeline.errors import ContractError
@@ -61,15 +62,42 @@ MONEY_TYPE = DecimalType(MONEY_PRECISION, MONEY_SCALE)
 MONEY_SUM_TYPE = DecimalType(38, MONEY_SCALE)
 
 
+# A blank text is empty or only ASCII whitespace (the same characters in Java's and Python's
+# regexes): a blank required field or advertiser counts as missing.
+BLANK_PATTERN = "^[ \\t\\n\\r\\f\\x0B]*$"
+# The timestamps the contract accepts: a date, optionally a time (hours and minutes, seconds and
+# up to six decimals optional) and a zone (Z, +HH, +HHMM or +HH:MM). A time without a zone is
+# UTC, and a date alone is its midnight UTC. Python and Spark read exactly these forms.
+TIMESTAMP_PATTERN = (
+    "^(\\d{4}-\\d{2}-\\d{2})"
+    "(?:[T ](\\d{2}:\\d{2})(:\\d{2}(?:\\.\\d{1,6})?)?(Z|[+-]\\d{2}(?::?\\d{2})?)?)?$"
+)
+_SPACE = " \t\n\r\f\x0b"
+
+
+def is_blank(value: object) -> bool:
+    """Whether a field's value counts as absent: None, or a blank text."""
+    return value is None or (
+        isinstance(value, str) and re.fullmatch(BLANK_PATTERN, value) is not None
+    )
+
+
 def parse_event_timestamp(value: object) -> datetime:
-    """An ISO-8601 string (or datetime) as an aware UTC datetime; no zone means UTC."""
+    """An ISO-8601 string (TIMESTAMP_PATTERN) or datetime as an aware UTC datetime; no zone
+    means UTC."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
+        text = value.strip(_SPACE)
+        if re.fullmatch(TIMESTAMP_PATTERN, text) is None:
+            raise ValueError(f"timestamp {value!r} is not an ISO-8601 date and time")
         try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError as error:
-            raise ValueError(f"timestamp {value!r} is not ISO-8601") from error
+            parsed = datetime.fromisoformat(text)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC)
+        except (ValueError, OverflowError) as error:
+            raise ValueError(f"timestamp {value!r} is not a valid instant") from error
     else:
         raise ValueError(f"timestamp must be an ISO-8601 string, got {type(value).__name__}")
     if parsed.tzinfo is None:
@@ -78,7 +106,25 @@ def parse_event_timestamp(value: object) -> datetime:
 
 
 EventTimestamp = Annotated[datetime, BeforeValidator(parse_event_timestamp)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=MONEY_PRECISION, decimal_places=MONEY_SCALE)]
+# A money value is a JSON number or a string of one, written plainly: digits with an optional
+# sign, point and exponent; no spaces, underscores, NaN or Infinity (which Python's Decimal
+# would take and Spark's would not).
+MONEY_TEXT = "[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+MONEY_TEXT_PATTERN = f"^(?:{MONEY_TEXT})\\z"  # Java's regex; \\z: no final line break
+
+
+def _plain_money_text(value: object) -> object:
+    if isinstance(value, str) and re.fullmatch(MONEY_TEXT, value) is None:
+        raise ValueError(f"money {value!r} is not a plain decimal number")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_plain_money_text),
+    Field(ge=0, max_digits=MONEY_PRECISION, decimal_places=MONEY_SCALE),
+]
+CURRENCY_PATTERN = "^[A-Z]{3}\\z"  # \\z: a final line break does not pass (Java's $ lets it)
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 BudgetPeriod = Literal["day", "month"]
 
@@ -97,8 +143,11 @@ class _Event(BaseModel):
 
     @model_validator(mode="after")
     def _check_one_of(self) -> _Event:
+        for name, field in type(self).model_fields.items():
+            if field.is_required() and field.annotation is str and is_blank(getattr(self, name)):
+                raise ValueError(f"{name} must not be blank")
         for group in self.one_of:
-            if all(getattr(self, name) in (None, "") for name in group):
+            if all(is_blank(getattr(self, name)) for name in group):
                 raise ValueError(f"one of {' or '.join(group)} is required")
         return self
 
@@ -310,18 +359,33 @@ def event_schema() -> StructType:
 
 
 def event_timestamp_column(text: Column) -> Column:
-    """ISO-8601 text as a TIMESTAMP; text without a zone is UTC; unparsable text is null."""
-    trimmed = F.trim(text)
-    has_zone = trimmed.rlike(r"(?i)[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(z|[+-]\d{2}(:?\d{2})?)$")
-    return F.try_to_timestamp(F.when(has_zone, trimmed).otherwise(F.concat(trimmed, F.lit("Z"))))
+    """ISO-8601 text (TIMESTAMP_PATTERN) as a TIMESTAMP, as `parse_event_timestamp` reads it:
+    text without a zone is UTC, a date alone its midnight; anything else is null."""
+    trimmed = F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
+    matches = trimmed.rlike(TIMESTAMP_PATTERN)
+
+    def part(group: int, default: str) -> Column:
+        found = F.regexp_extract(trimmed, TIMESTAMP_PATTERN, group)
+        return F.when(found != "", found).otherwise(F.lit(default))
+
+    # Spark's parser wants seconds and a zone: fill in the ones the text leaves out.
+    normalized = F.concat(part(1, ""), F.lit("T"), part(2, "00:00"), part(3, ":00"), part(4, "Z"))
+    parsed = F.try_to_timestamp(normalized)
+    # An instant outside years 1 to 9999 in UTC (9999-12-31T23:00:00-05:00) is not one Python
+    # holds either: unparsable in both.
+    in_range = F.year(parsed).between(1, 9999)
+    return F.when(matches & in_range, parsed)
 
 
 CORRUPT_RECORD_FIELD = "_corrupt_record"
+JSON_STRING = "STRING"  # schema_of_variant's name of a JSON string
+JSON_OBJECT = "OBJECT"  # ... and the start of an object's
 
 
 def typed_field_column(text: Column, data_type: DataType) -> Column:
     """A field's JSON text as its contract type; null when absent or when it does not fit
-    (e.g. "abc" or 1e30 for an amount, a non-object for metadata)."""
+    (e.g. "abc" or 1e30 for an amount). Whether a value is a JSON string or object (as a text
+    field or metadata must be) is `payload_kind_column`'s to say."""
     if isinstance(data_type, StringType):
         return text
     if isinstance(data_type, TimestampType):
@@ -337,36 +401,96 @@ def json_text_column(raw: Column) -> Column:
     return F.regexp_replace(raw, "^\ufeff", "")
 
 
-def payload_text_column(raw_payload: Column) -> Column:
-    """A raw JSON payload as a struct of every contract field's text (`payload_schema()`);
-    null when the payload is not a JSON object."""
+def payload_json_column(raw_payload: Column) -> Column:
+    """A raw JSON payload as a struct of every contract field's JSON value (a VARIANT, null
+    when absent); null unless the payload is exactly one JSON object: single quotes, a second
+    value or text after the object make it malformed, as for any JSON parser."""
     raw = json_text_column(raw_payload)
     parse_schema = StructType(
-        [*payload_schema().fields, StructField(CORRUPT_RECORD_FIELD, StringType())]
+        [
+            *(StructField(field.name, VariantType()) for field in payload_schema().fields),
+            StructField(CORRUPT_RECORD_FIELD, StringType()),
+        ]
     )
     parsed = F.from_json(
-        raw, parse_schema, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD_FIELD}
+        raw,
+        parse_schema,
+        {
+            "mode": "PERMISSIVE",
+            "columnNameOfCorruptRecord": CORRUPT_RECORD_FIELD,
+            "allowSingleQuotes": "false",
+        },
     )
-    is_object = F.trim(raw).startswith("{")
-    unparsed = F.coalesce(
-        parsed.isNull() | parsed[CORRUPT_RECORD_FIELD].isNotNull() | ~is_object, F.lit(True)
+    is_object = F.regexp_replace(raw, f"^[{_SPACE}]+", "").startswith("{")
+    # One value and nothing after it: the payload as the only item of a JSON array. (NaN and
+    # Infinity, which the field parser takes as numbers, stand in as 0 for this check.)
+    single = F.json_array_length(
+        F.concat(F.lit("["), F.regexp_replace(raw, "-?Infinity|NaN", "0"), F.lit("]"))
     )
-    texts = [parsed[field.name].alias(field.name) for field in payload_schema().fields]
-    return F.when(~unparsed, F.struct(*texts))
+    valid = parsed.isNotNull() & parsed[CORRUPT_RECORD_FIELD].isNull() & is_object & (single == 1)
+    fields = [parsed[field.name].alias(field.name) for field in payload_schema().fields]
+    return F.when(F.coalesce(valid, F.lit(False)), F.struct(*fields))
 
 
-def parse_payload_column(raw: Column) -> Column:
-    """A raw JSON payload as a struct of `event_schema()`; null when the payload is not a JSON
-    object. Absent fields, and fields whose value does not fit their type, are null.
+def _present(value: Column) -> Column:
+    return value.isNotNull() & ~F.is_variant_null(value)
 
-    Unknown extra fields are not in the struct; callers that keep them read them from the raw text.
-    """
-    texts = payload_text_column(raw)
-    typed_fields = [
-        typed_field_column(texts[field.name], field.dataType).alias(field.name)
-        for field in event_schema().fields
+
+def json_value_text(value: Column) -> Column:
+    """A JSON value's text: a string's own text, any other value as JSON; null when absent or
+    JSON null."""
+    is_string = F.schema_of_variant(value) == JSON_STRING
+    return F.when(
+        _present(value),
+        F.when(is_string, F.variant_get(value, "$", "string")).otherwise(F.to_json(value)),
+    )
+
+
+def payload_texts_of(json_values: Column) -> Column:
+    """The struct of field texts of `payload_json_column`'s struct of JSON values."""
+    texts = [
+        json_value_text(json_values[field.name]).alias(field.name)
+        for field in payload_schema().fields
     ]
-    return F.when(texts.isNotNull(), F.struct(*typed_fields))
+    return F.when(json_values.isNotNull(), F.struct(*texts))
+
+
+def payload_kinds_of(json_values: Column) -> Column:
+    """Per contract field of a text or map type, the kind of JSON value it holds (STRING,
+    OBJECT<...>, BIGINT, BOOLEAN, ...; null when absent or JSON null)."""
+    kinds = [
+        F.when(
+            _present(json_values[field.name]), F.schema_of_variant(json_values[field.name])
+        ).alias(field.name)
+        for field in event_schema().fields
+        if isinstance(field.dataType, StringType | MapType)
+    ]
+    return F.when(json_values.isNotNull(), F.struct(*kinds))
+
+
+def parse_payloads(records: DataFrame, raw_payload: str = "payload") -> DataFrame:
+    """Adds `texts` (every contract field's JSON text, null if the raw payload is not one JSON
+    object), `kinds` (the kind of JSON value of each text or map field: a text field must hold
+    a JSON string, metadata an object) and `event` (the fields as their contract types; null
+    where a value does not fit, metadata null unless an object).
+
+    Each step is its own column so that Spark parses the payload once: as one nested
+    expression, every field would repeat the whole parse. Unknown extra fields are not in
+    `event`; callers that keep them read them from the raw text.
+    """
+    parsed = (
+        records.withColumn("_json", payload_json_column(F.col(raw_payload)))
+        .withColumn("texts", payload_texts_of(F.col("_json")))
+        .withColumn("kinds", payload_kinds_of(F.col("_json")))
+        .drop("_json")
+    )
+    typed = []
+    for field in event_schema().fields:
+        value = typed_field_column(F.col("texts")[field.name], field.dataType)
+        if isinstance(field.dataType, MapType):
+            value = F.when(F.col(f"kinds.{field.name}").startswith(JSON_OBJECT), value)
+        typed.append(value.alias(field.name))
+    return parsed.withColumn("event", F.when(F.col("texts").isNotNull(), F.struct(*typed)))
 
 
 # ---------------------------------------------------------------------------------------------

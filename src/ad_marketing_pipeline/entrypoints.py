@@ -27,7 +27,7 @@ from ad_marketing_pipeline.bronze import to_bronze
 from ad_marketing_pipeline.config import FilesSource, ServingConfig
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch, rebuild
-from ad_marketing_pipeline.gold.serving import serving_events, with_spend_counted_once
+from ad_marketing_pipeline.gold.serving import serving_events, with_new_ids
 from ad_marketing_pipeline.gold.serving_layer import ServingWriter
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import (
@@ -291,7 +291,7 @@ def start_serving(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
     events = (
         valid.transform(to_silver_events)
         .transform(serving_events)
-        .transform(with_spend_counted_once(config.budget, config.quality))
+        .transform(with_new_ids(config.budget, config.quality))
     )
     writer = (
         events.writeStream.foreachBatch(ServingWriter(config))

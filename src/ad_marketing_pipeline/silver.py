@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DecimalType, StringType, TimestampType
+from pyspark.sql.types import DecimalType, DoubleType, MapType, StringType, TimestampType
 
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import QualityConfig
@@ -75,15 +75,12 @@ def _model_fields(event_type: str) -> list[str]:
 
 
 def parse_payloads(records: DataFrame) -> DataFrame:
-    """Adds `texts` (every contract field's JSON text, null if the payload is not a JSON object)
-    and `event` (the fields converted to their contract types)."""
-    texts = contract.payload_text_column(F.col("payload"))
-    with_texts = records.withColumn("texts", texts)
-    typed = [
-        contract.typed_field_column(F.col("texts")[field.name], field.dataType).alias(field.name)
-        for field in contract.event_schema().fields
-    ]
-    return with_texts.withColumn("event", F.when(F.col("texts").isNotNull(), F.struct(*typed)))
+    """Adds `texts`, `kinds` and `event` of each record's `payload` (`contract.parse_payloads`)."""
+    return contract.parse_payloads(records, "payload")
+
+
+def _blank(text: Column) -> Column:
+    return text.isNull() | text.rlike(contract.BLANK_PATTERN)
 
 
 def _money_limits(quality: QualityConfig) -> dict[str, Column]:
@@ -100,15 +97,11 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
     schema = contract.event_schema()
     rules: list[Column] = []
     for name in contract.required_fields(event_type):
-        text = F.col(f"texts.{name}")
         rules.append(
-            _reason(is_type & (text.isNull() | (F.trim(text) == "")), MISSING_REQUIRED_FIELD, name)
+            _reason(is_type & _blank(F.col(f"texts.{name}")), MISSING_REQUIRED_FIELD, name)
         )
     for group in contract.required_one_of(event_type):
-        absent = [
-            F.col(f"texts.{name}").isNull() | (F.trim(F.col(f"texts.{name}")) == "")
-            for name in group
-        ]
+        absent = [_blank(F.col(f"texts.{name}")) for name in group]
         all_absent = absent[0]
         for other in absent[1:]:
             all_absent = all_absent & other
@@ -121,12 +114,24 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
                 _reason(is_type & text.isNotNull() & value.isNull(), UNPARSABLE_TIMESTAMP, name)
             )
         elif isinstance(data_type, DecimalType):
-            # Money has 6 decimal places: more would be rounded away, so it does not fit.
+            # Money has 6 decimal places: more would be rounded away, so it does not fit (also
+            # in an exponent: 1e-308 is not 0).
             exact = text.try_cast(DecimalType(38, 18))
-            unfit = value.isNull() | (exact.isNotNull() & (exact != value))
+            as_double = text.try_cast(DoubleType())
+            unfit = (
+                value.isNull()
+                | ~text.rlike(contract.MONEY_TEXT_PATTERN)
+                | (exact.isNotNull() & (exact != value))
+                | (as_double.isNotNull() & (as_double != value.cast(DoubleType())))
+            )
             rules.append(_reason(is_type & text.isNotNull() & unfit, WRONG_TYPE, name))
-        elif not isinstance(data_type, StringType):
-            rules.append(_reason(is_type & text.isNotNull() & value.isNull(), WRONG_TYPE, name))
+        elif isinstance(data_type, MapType):
+            kind = F.col(f"kinds.{name}")
+            not_object = ~F.coalesce(kind.startswith(contract.JSON_OBJECT), F.lit(False))
+            rules.append(_reason(is_type & text.isNotNull() & not_object, WRONG_TYPE, name))
+        elif isinstance(data_type, StringType):
+            not_string = ~F.coalesce(F.col(f"kinds.{name}") == contract.JSON_STRING, F.lit(False))
+            rules.append(_reason(is_type & text.isNotNull() & not_string, WRONG_TYPE, name))
         if isinstance(data_type, DecimalType) and name in MONEY_FIELDS:
             rules.append(_reason(is_type & (value < 0), NEGATIVE_VALUE, name))
             limit = _money_limits(quality)[name]
@@ -134,7 +139,9 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
         if name == "currency":
             rules.append(
                 _reason(
-                    is_type & text.isNotNull() & ~text.rlike("^[A-Z]{3}$"), INVALID_CURRENCY, name
+                    is_type & text.isNotNull() & ~text.rlike(contract.CURRENCY_PATTERN),
+                    INVALID_CURRENCY,
+                    name,
                 )
             )
         if name in _ALLOWED_VALUES:
@@ -183,9 +190,19 @@ def validate(quality: QualityConfig) -> Transform:
         for event_type in contract.EVENT_TYPES:
             rules.extend(_type_rules(event_type, quality))
         reasons = F.filter(F.array(*rules), lambda reason: reason.isNotNull())
-        return parsed.withColumn("reasons", reasons)
+        return parsed.withColumn("reasons", _evaluated_here(reasons))
 
     return apply
+
+
+def _evaluated_here(column: Column) -> Column:
+    """`column`, which Spark computes where it is defined. Spark 4.0 pushes a filter through
+    any deterministic projection by copying the projected expression into it, once per
+    reference: `split_invalid`'s filter on `reasons` would copy every rule, each rule every
+    parsed field it reads, each field the payload's parse, until planning one batch takes
+    minutes and gigabytes, and would then parse every payload twice. A nondeterministic
+    guard (always true) keeps the filter above the projection."""
+    return F.when(F.spark_partition_id() >= 0, column)
 
 
 def split_invalid(validated: DataFrame) -> tuple[DataFrame, DataFrame]:

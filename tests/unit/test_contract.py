@@ -102,11 +102,7 @@ def raw_frame(spark: SparkSession, payloads: Sequence[str | None]) -> DataFrame:
 
 
 def parsed_events(spark: SparkSession, payloads: list[str]) -> DataFrame:
-    return (
-        raw_frame(spark, payloads)
-        .select(contract.parse_payload_column(F.col("raw")).alias("event"))
-        .select("event.*")
-    )
+    return contract.parse_payloads(raw_frame(spark, payloads), "raw").select("event.*")
 
 
 def test_every_event_type_has_a_builder_and_validates() -> None:
@@ -279,8 +275,7 @@ def test_event_id_is_the_same_in_python_and_spark(spark: SparkSession) -> None:
     ]
     payloads = [json.dumps(event) for event in events] + [f" {json.dumps(make_page_view())}\r\n"]
     actual = (
-        raw_frame(spark, payloads)
-        .select("raw", contract.parse_payload_column(F.col("raw")).alias("event"))
+        contract.parse_payloads(raw_frame(spark, payloads), "raw")
         .select("raw", "event.*")
         .select("raw", contract.event_id_column(F.col("raw")).alias("event_id"))
     )
@@ -315,8 +310,8 @@ def test_a_field_of_the_wrong_type_is_null_and_the_rest_parses(spark: SparkSessi
 
 def test_malformed_payload_parses_to_null(spark: SparkSession) -> None:
     payloads = ["not json", '{"event_type": "ad_click"', '[{"event_type": "ad_click"}]', "", None]
-    actual = raw_frame(spark, payloads).select(
-        contract.parse_payload_column(F.col("raw")).isNull().alias("unparsed")
+    actual = contract.parse_payloads(raw_frame(spark, payloads), "raw").select(
+        F.col("event").isNull().alias("unparsed")
     )
     expected = spark.createDataFrame([(True,)] * len(payloads), "unparsed boolean")
     assert_frames_equal(actual, expected)

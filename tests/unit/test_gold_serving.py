@@ -173,7 +173,7 @@ def test_clicks_are_remembered_for_a_budget_period_the_allowed_skew_and_an_hour_
 EVENT_SCHEMA = (
     "event_id string, event_type string, event_time timestamp, advertiser string, "
     "advertiser_id string, amount decimal(18,6), budget_value decimal(18,6), "
-    "received_at timestamp, file_path string, partition int, offset bigint, counts_spend boolean"
+    "received_at timestamp, file_path string, partition int, offset bigint, is_new_id boolean"
 )
 BUDGET_ORDER = (
     "struct<event_time: timestamp, rank: int, received_at: timestamp, file_path: string, "
@@ -214,16 +214,17 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
 ) -> None:
     events = spark.createDataFrame(
         [
-            # A click arrives as an observation and, new to the stream, as its id to count.
+            # A click arrives as an observation and, new to the stream, as its id.
             _event("c-1", "ad_click", "02 09:10", False, 1, amount="2.5", budget="100"),
             _event("c-1", None, "02 09:10", True),
             # A second copy of c-1 with another amount, received later: the first one counts.
             _event("c-1", "ad_click", "02 09:10", False, 9, amount="900", budget="1"),
             _event("c-2", "ad_click", "02 11:40", False, 2, amount="1", advertiser_id="adv-1"),
             _event("c-2", None, "02 11:40", True),
-            # A click the stream has seen before (no id row): observed, its spend not counted.
-            _event("c-3", "ad_click", "02 11:50", False, 3, amount="4"),
+            # A click the stream has seen before (no id row): it counts for nothing.
+            _event("c-3", "ad_click", "02 11:50", False, 3, amount="4", budget="1"),
             _event("u-1", "budget_update", "02 11:40", False, 4, budget="50"),
+            _event("u-1", None, "02 11:40", True),
             # Yesterday's click: its own period.
             _event("c-0", "ad_click", "01 23:59", False, 5, amount="7"),
             _event("c-0", None, "01 23:59", True),
@@ -248,7 +249,7 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
     expected = [
         (
             "acme", None, DAY_2, True, money("2.5"), 1, money("50"), update,
-            hour(2, 11), hour(2, 11, 50), hour(2, 11, 50), DAY_2,
+            hour(2, 11), hour(2, 11, 40), hour(2, 11, 40), DAY_2,
         ),
         (
             "acme", "adv-1", DAY_2, True, money("1"), 1, None, None,

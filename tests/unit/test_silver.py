@@ -11,8 +11,9 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline import silver
+from ad_marketing_pipeline import contract, silver
 from ad_marketing_pipeline.config import QualityConfig
+from ad_marketing_pipeline.errors import ContractError
 from helpers import assert_frames_equal
 
 NOW = datetime(2024, 1, 2, 0, 0)
@@ -128,6 +129,56 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
         ],
     ),
 }
+
+
+# Odd values where Python's json/Decimal/datetime and Spark's parsers disagree unless the
+# contract spells the form out: Silver and the Python contract must give the same verdict.
+HOSTILE_VALUES: list[tuple[str, list[tuple[str, str | None]]]] = [
+    (click(amount="1_000"), [("wrong_type", "amount")]),
+    (click(amount=" 5"), [("wrong_type", "amount")]),
+    (click(amount="NaN"), [("wrong_type", "amount")]),
+    (click(amount=float("nan")), [("wrong_type", "amount")]),
+    (click(amount=1e-308), [("wrong_type", "amount")]),
+    (click(amount="1e2"), []),
+    (click(click_id=123), [("wrong_type", "click_id")]),
+    (click(advertiser=True), [("wrong_type", "advertiser")]),
+    (click(metadata='{"device": "tv"}'), [("wrong_type", "metadata")]),
+    (click(metadata=["device"]), [("wrong_type", "metadata")]),
+    (click(currency="USD\n"), [("invalid_currency", "currency")]),
+    (click(click_id="\t \n"), [("missing_required_field", "click_id")]),
+    (click(timestamp="9999-12-31T23:00:00-05:00"), [("unparsable_timestamp", "timestamp")]),
+    (click(timestamp="2024-W01-1"), [("unparsable_timestamp", "timestamp")]),
+    (click(timestamp="2024-01-01T12:00:00,5Z"), [("unparsable_timestamp", "timestamp")]),
+    (click(timestamp="+2024-01-01T12:00:00Z"), [("unparsable_timestamp", "timestamp")]),
+    (click(timestamp="2024-1-1T12:00:00Z"), [("unparsable_timestamp", "timestamp")]),
+    (click(timestamp="2024-01-01"), []),
+    (click(timestamp="2024-01-01 12:00+0100"), []),
+    (click() + ' {"event_type": "ad_click"}', [("malformed_json", None)]),
+    (click() + " trailing", [("malformed_json", None)]),
+    (click().replace('"', "'"), [("malformed_json", None)]),
+    ("\t" + click(), []),
+]
+
+
+def test_silver_and_the_python_contract_agree_on_odd_values(spark: SparkSession) -> None:
+    payloads = [payload for payload, _ in HOSTILE_VALUES]
+    actual = validated(spark, payloads).select("payload", F.array_sort("reasons").alias("reasons"))
+    expected = spark.createDataFrame(
+        [(payload, sorted(reasons)) for payload, reasons in HOSTILE_VALUES],
+        f"payload string, reasons {REASONS_TYPE}",
+    )
+    assert_frames_equal(actual, expected)
+    for payload, reasons in HOSTILE_VALUES:
+        assert follows_the_contract(payload) == (not reasons), payload
+
+
+def follows_the_contract(payload: str) -> bool:
+    """Whether Python's json (numbers as Decimals) and the pydantic contract accept it."""
+    try:
+        contract.parse_event(json.loads(payload, parse_float=Decimal))
+    except (ValueError, ContractError):
+        return False
+    return True
 
 
 @pytest.mark.parametrize("case", list(CASES))

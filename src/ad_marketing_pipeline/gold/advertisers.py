@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
+from ad_marketing_pipeline.contract import BLANK_PATTERN, is_blank
 from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of, upsert_by_keys
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -39,13 +40,13 @@ _LINKS_SCHEMA = schema_of(_given_name=StringType(), _linked_id=StringType())
 
 
 def given(value: str | None) -> str | None:
-    """A name or id as given, or None when absent or blank."""
-    return value if value is not None and value.strip() != "" else None
+    """A name or id as given, or None when absent or blank (`contract.is_blank`)."""
+    return None if is_blank(value) else value
 
 
 def given_column(name: str) -> Column:
     """A name or id column as given, null when blank (the Spark form of `given`)."""
-    return F.when(F.trim(F.col(name)) != "", F.col(name))
+    return F.when(~F.col(name).rlike(BLANK_PATTERN), F.col(name))
 
 
 @dataclass(frozen=True)

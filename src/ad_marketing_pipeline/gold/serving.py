@@ -10,8 +10,9 @@ The rules agree with gold_advertiser_spend (spend.py) and Silver:
 
 - an advertiser is its key (advertisers.py: the id when events give one; names are labels);
 - of several copies of one event id in a batch, the one received first counts (Silver's rule);
-  a copy arriving in a later batch is a duplicate (the stream's state remembers click ids for a
-  budget period and the allowed clock skew, `dedup_watermark`);
+  a copy arriving in a later batch is a duplicate and counts for nothing (the stream's state
+  remembers click and budget update ids for a budget period, the allowed clock skew and an
+  hour, `dedup_watermark`);
 - the spend of each budget period is kept apart, so a click stamped in the next period (allowed
   by `quality.max_future_skew_minutes`) waits for that period instead of replacing the spend of
   the current one;
@@ -39,6 +40,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
+from ad_marketing_pipeline.contract import BLANK_PATTERN
 from ad_marketing_pipeline.gold.spend import (
     BUDGET_UPDATE_RANK,
     CLICK_BUDGET_RANK,
@@ -81,62 +83,67 @@ def dedup_watermark(policy: BudgetPolicy, quality: QualityConfig) -> str:
     return f"{int((longest + skew + timedelta(hours=1)).total_seconds())} seconds"
 
 
-def with_spend_counted_once(policy: BudgetPolicy, quality: QualityConfig) -> Transform:
-    """The events, each as an observation (`counts_spend` false), plus the id of each click
-    new to the stream (`counts_spend` true): de-duplicated on its event_id by the stream's
-    state within `dedup_watermark`. Which copy of a new click counts is decided per batch
-    (`batch_partials`: the first received). Silver de-duplicates across all history; a click of
-    a closed period that comes back later than that no longer changes serving, so forgetting it
-    bounds the state."""
+OBSERVED_TYPES = ("ad_click", "budget_update")
+
+
+def with_new_ids(policy: BudgetPolicy, quality: QualityConfig) -> Transform:
+    """The events (`is_new_id` false), plus the id of each click and budget update new to the
+    stream (`is_new_id` true): de-duplicated on event_id by the stream's state within
+    `dedup_watermark`. Which copy of a new id counts is decided per batch (`batch_partials`:
+    the first received); a copy of an id the stream has seen counts for nothing, as in Silver.
+    Silver de-duplicates across all history; a click or budget of a closed period that comes
+    back later than the watermark no longer changes serving, so forgetting it bounds the
+    state."""
 
     def apply(events: DataFrame) -> DataFrame:
-        new_clicks = (
-            events.filter(F.col("event_type") == "ad_click")
+        new_ids = (
+            events.filter(F.col("event_type").isin(*OBSERVED_TYPES))
             .select("event_id", "event_time")
             .withWatermark("event_time", dedup_watermark(policy, quality))
             .dropDuplicatesWithinWatermark(["event_id"])
         )
-        new_ids = new_clicks.select(
+        id_rows = new_ids.select(
             *(
                 F.col(field.name)
                 if field.name in ("event_id", "event_time")
                 else F.lit(None).cast(field.dataType).alias(field.name)
                 for field in events.schema.fields
             ),
-            F.lit(True).alias("counts_spend"),
+            F.lit(True).alias("is_new_id"),
         )
-        return events.withColumn("counts_spend", F.lit(False)).unionByName(new_ids)
+        return events.withColumn("is_new_id", F.lit(False)).unionByName(id_rows)
 
     return apply
 
 
 def _has_text(name: str) -> Column:
-    return F.coalesce(F.trim(F.col(name)) != "", F.lit(False))
+    return F.coalesce(~F.col(name).rlike(BLANK_PATTERN), F.lit(False))
 
 
 def batch_partials(policy: BudgetPolicy) -> Transform:
-    """A batch's events (`with_spend_counted_once`) summed per advertiser (as the events name
-    it: its name and id, or one of them), id and budget period, in one pass: the partial
-    states the driver folds into the table's rows (`fold`). Each event id counts once, as its
-    first received copy of the batch; a click's amount counts when the stream has not seen its
-    id before. Every row also carries the newest instant its events show (`now_candidate`,
-    each event counting for no more than when it was received) and that instant's period; rows
-    whose `observed` is false come only from events that name an advertiser or move "now"."""
+    """A batch's events (`with_new_ids`) summed per advertiser (as the events name it: its name
+    and id, or one of them), id and budget period, in one pass: the partial states the driver
+    folds into the table's rows (`fold`). Each event id counts once, as its first received copy
+    of the batch, and a click or budget update only when the stream has not seen its id before.
+    Every row also carries the newest instant its events show (`now_candidate`, each event
+    counting for no more than when it was received) and that instant's period; rows whose
+    `observed` is false come only from events that name an advertiser or move "now"."""
 
     def apply(events: DataFrame) -> DataFrame:
         by_id = Window.partitionBy("event_id")
-        copies_first = by_id.orderBy(F.col("counts_spend").asc(), received_order())
+        copies_first = by_id.orderBy(F.col("is_new_id").asc(), received_order())
         firsts = (
-            events.withColumn("_new", F.bool_or("counts_spend").over(by_id))
+            events.withColumn("_new", F.bool_or("is_new_id").over(by_id))
             .withColumn("_copy", F.row_number().over(copies_first))
-            .filter("_copy = 1 AND NOT counts_spend")
-            .drop("_copy", "counts_spend")
+            .filter("_copy = 1 AND NOT is_new_id")
+            .drop("_copy", "is_new_id")
+            .filter(~F.col("event_type").isin(*OBSERVED_TYPES) | F.col("_new"))
         )
         hour = local_hour_columns(F.col("event_time"), policy)
         now_candidate = F.least(F.col("event_time"), F.col("received_at"))
         is_click = F.col("event_type") == "ad_click"
-        observed = F.col("event_type").isin("ad_click", "budget_update")
-        counts = is_click & F.col("_new")
+        observed = F.col("event_type").isin(*OBSERVED_TYPES)
+        counts = is_click
         rank = F.when(is_click, F.lit(CLICK_BUDGET_RANK)).otherwise(F.lit(BUDGET_UPDATE_RANK))
         budget = F.when(observed, money(F.col("budget_value")))
         rows = firsts.select(
