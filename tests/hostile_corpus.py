@@ -424,9 +424,8 @@ def _not_json_objects() -> list[Kind]:
         ),
         kind(
             "two_objects_on_one_line",
-            "two events glued together, and an event followed by garbage: not one JSON object. "
-            "PIPELINE: Spark's JSON reader takes the first object and ignores the rest, so one "
-            "event is kept and the other silently lost",
+            "two events glued together, and an event followed by garbage: not one JSON object "
+            "(Spark's JSON reader alone would take the first object and ignore the rest)",
             lines(
                 quarantined(MALFORMED_JSON),
                 click("glue-1", at("10:20"), 1, advertiser="Probe Concat")
@@ -436,8 +435,8 @@ def _not_json_objects() -> list[Kind]:
         ),
         kind(
             "python_dict_repr",
-            "a producer writing str(dict): single quotes are not JSON. PIPELINE: Spark's JSON "
-            "reader allows single quotes and keeps it",
+            "a producer writing str(dict): single quotes are not JSON (Spark's JSON reader "
+            "allows them unless told not to)",
             lines(
                 quarantined(MALFORMED_JSON),
                 str(
@@ -454,8 +453,7 @@ def _not_json_objects() -> list[Kind]:
         ),
         kind(
             "tab_before_the_object",
-            "JSON whitespace (a tab) before the object is still one JSON object. PIPELINE: Silver "
-            "only trims spaces before looking for '{' and quarantines it as malformed_json",
+            "JSON whitespace (a tab) before the object is still one JSON object",
             lines(valid, "\t" + click("tab-1", at("10:26"), 1, advertiser="Probe Tab")),
         ),
     ]
@@ -563,9 +561,8 @@ def _required_fields() -> list[Kind]:
         ),
         kind(
             "whitespace_only_advertiser_name",
-            "an advertiser name that is just a tab names no advertiser (advertisers.given strips "
-            "all whitespace). PIPELINE: Silver's blank test trims spaces only, so the click is "
-            "kept and Gold keys it under the advertiser '\\t'",
+            "an advertiser name that is just a tab names no advertiser: blank is empty or only "
+            "ASCII whitespace, in Silver and Gold alike",
             lines(
                 quarantined(MISSING_REQUIRED_FIELD),
                 click("ws-1", at("10:27"), 1, advertiser="\t"),
@@ -600,9 +597,7 @@ def _types_of_values() -> list[Kind]:
         kind(
             "non_string_ids_and_names",
             "numbers, booleans, objects and lists where the contract wants text (ids, names, "
-            "event_id, currency). PIPELINE: Silver keeps any JSON value of a text field as its "
-            "text, so these are accepted (click id 4242 becomes '4242', the advertiser "
-            '\'{"name":"Probe Types"}\')',
+            "event_id, currency): a text field holds a JSON string",
             lines(
                 quarantined(WRONG_TYPE),
                 click(4242, at("10:30"), 1, advertiser="Probe Types"),
@@ -629,8 +624,7 @@ def _types_of_values() -> list[Kind]:
         ),
         kind(
             "metadata_as_json_text",
-            "metadata given as a string holding a JSON object is a string, not an object. "
-            "PIPELINE: Silver parses the string's content as the map and keeps the click",
+            "metadata given as a string holding a JSON object is a string, not an object",
             lines(
                 quarantined(WRONG_TYPE),
                 click(
@@ -756,9 +750,8 @@ def _types_of_values() -> list[Kind]:
         kind(
             "amounts_beyond_18_decimals",
             "money whose only non-zero digits lie past the 18th decimal (1e-308, 5e-324, "
-            "0.1000000000000000055511151231257827) has more than 6 decimals. PIPELINE: Silver's "
-            "six-decimal test compares at 18 decimals only, and the JSON reader turns the number "
-            "into a double first, so all three are kept (as 0, 0 and 0.1)",
+            "0.1000000000000000055511151231257827) has more than 6 decimals; JSON numbers are "
+            "read exactly, never through a double",
             lines(
                 quarantined(WRONG_TYPE),
                 *(
@@ -809,19 +802,19 @@ def _types_of_values() -> list[Kind]:
         ),
         kind(
             "arabic_indic_digits",
-            "an amount written in Arabic-Indic digits reads as 12 in the contract and in Spark",
+            "an amount written in Arabic-Indic digits: Python's Decimal and Java's BigDecimal read "
+            "12, but money is plain ASCII digits in the contract and Silver alike: wrong_type",
             lines(
-                valid,
+                quarantined(WRONG_TYPE),
                 click("aid-1", at("10:44"), "\u0661\u0662", advertiser_id="STR-1", advertiser=...),
             ),
         ),
         kind(
             "digit_group_underscores",
-            "an amount string '1_000': the contract's Decimal reads 1000 (Python allows digit "
-            "underscores). PIPELINE: Silver's cast does not and quarantines it as wrong_type; "
-            "one of the two should change",
+            "an amount string '1_000': Python's Decimal reads 1000 (it allows digit underscores), "
+            "but money is plain digits in the contract and Silver alike: wrong_type",
             lines(
-                valid,
+                quarantined(WRONG_TYPE),
                 click("us-1", at("10:45"), "1_000", advertiser="Probe Underscore"),
             ),
         ),
@@ -872,10 +865,8 @@ def _types_of_values() -> list[Kind]:
         ),
         kind(
             "money_beyond_double_precision",
-            "budgets with 17 significant digits are exact DECIMAL(18, 6) values. PIPELINE: the "
-            "JSON reader turns them into doubles, so 12345678901.123456 is kept as "
-            "12345678901.123455, 99999999999.999999 as 100000000000, and 999999999999.999999 (out "
-            "of range) becomes 1.0E12, a wrong_type",
+            "budgets with 17 significant digits are exact DECIMAL(18, 6) values, kept to the "
+            "last digit (a double would make 12345678901.123456 12345678901.123455)",
             lines(
                 valid,
                 budget(
@@ -914,8 +905,8 @@ def _types_of_values() -> list[Kind]:
         ),
         kind(
             "currency_with_a_trailing_newline",
-            "'USD\\n' is not three capital letters. PIPELINE: Silver's ^[A-Z]{3}$ runs in Java, "
-            "where $ also matches before a final line break, so the click is kept",
+            "'USD\\n' is not three capital letters (Java's $ would match before the final line "
+            "break; the pattern ends with \\\\z)",
             lines(
                 quarantined(INVALID_CURRENCY),
                 click("curnl-1", at("10:47"), 1, advertiser="Probe Currency", currency="USD\n"),
@@ -995,15 +986,17 @@ def _timestamps(recent: Clock) -> list[Kind]:
         ),
         kind(
             "timestamps_beyond_python_datetime",
-            "9999-12-31T23:00-05:00 is in year 10000 in UTC, 0001-01-01T00:30+01:00 in year 0. "
-            "CONTRACT: parse_event raises OverflowError on them instead of a ContractError",
-            lines(quarantined(TIMESTAMP_IN_FUTURE), click("far-1", "9999-12-31T23:00:00-05:00", 1)),
-            lines(quarantined(TIMESTAMP_TOO_OLD), click("far-2", "0001-01-01T00:30:00+01:00", 1)),
+            "9999-12-31T23:00-05:00 is in year 10000 in UTC, 0001-01-01T00:30+01:00 in year 0: "
+            "instants outside years 1-9999 are unparsable in the contract and Silver alike",
+            lines(
+                quarantined(UNPARSABLE_TIMESTAMP),
+                click("far-1", "9999-12-31T23:00:00-05:00", 1),
+                click("far-2", "0001-01-01T00:30:00+01:00", 1),
+            ),
         ),
         kind(
             "year_zero",
-            "0000-01-01 is no ISO-8601 date Python knows. PIPELINE: Spark parses year 0 and says "
-            "timestamp_too_old instead",
+            "0000-01-01 is no date Python knows, and outside years 1-9999 for Silver too",
             lines(quarantined(UNPARSABLE_TIMESTAMP), click("y0-1", "0000-01-01T00:00:00Z", 1)),
         ),
         kind(
@@ -1031,19 +1024,22 @@ def _timestamps(recent: Clock) -> list[Kind]:
             ),
         ),
         kind(
-            "timestamps_the_contract_reads_but_silver_does_not",
-            "ISO-8601 forms the contract (datetime.fromisoformat) accepts: a date alone, no "
-            "seconds, the basic format, a lowercase t, a week date, a decimal comma, an hour "
-            "alone, an offset with seconds. PIPELINE: Silver's parser quarantines them as "
-            "unparsable_timestamp; contract and Silver must agree",
+            "iso_8601_forms_outside_the_contract",
+            "the contract's timestamp form (contract.TIMESTAMP_PATTERN) takes a date alone and "
+            "a time without seconds; other ISO-8601 forms datetime.fromisoformat would take (the "
+            "basic format, a lowercase t, a week date, a decimal comma, an hour alone, an offset "
+            "with seconds) are unparsable in the contract and Silver alike",
             lines(
                 valid,
+                page_view("2024-03-04", user_id="iso-0"),
+                page_view("2024-03-04T10:00", user_id="iso-1"),
+            ),
+            lines(
+                quarantined(UNPARSABLE_TIMESTAMP),
                 *(
                     page_view(when, user_id=f"iso-{number}")
                     for number, when in enumerate(
                         (
-                            "2024-03-04",
-                            "2024-03-04T10:00",
                             "20240304T100000Z",
                             "2024-03-04t10:00:00Z",
                             "2024-W10-1T10:00:00Z",
@@ -1057,8 +1053,8 @@ def _timestamps(recent: Clock) -> list[Kind]:
         ),
         kind(
             "timestamps_silver_reads_but_the_contract_does_not",
-            "not ISO-8601: a signed year, one-digit month and day, a time without a date. "
-            "PIPELINE: Silver accepts them, the time alone on the day Silver runs",
+            "not the contract's form: a signed year, one-digit month and day, a time without a "
+            "date (Spark's own parser would take them)",
             lines(
                 quarantined(UNPARSABLE_TIMESTAMP),
                 *(
@@ -1218,9 +1214,8 @@ def _ids_and_duplicates() -> list[Kind]:
         ),
         kind(
             "event_id_reused_by_budget_updates",
-            "a second budget update reusing the event_id bu-1 is a duplicate of the first. "
-            "PIPELINE: the serving stream dedups clicks only, so its status takes the duplicate's "
-            "budget (99)",
+            "a second budget update reusing the event_id bu-1 is a duplicate of the first, in "
+            "Silver and the serving stream alike",
             lines(
                 valid,
                 budget(
@@ -1237,8 +1232,8 @@ def _ids_and_duplicates() -> list[Kind]:
         ),
         kind(
             "resent_click_with_a_new_budget",
-            "a later copy of click rb-1 with another budget_value is a duplicate. PIPELINE: the "
-            "serving stream takes the copy's budget (0.5, so can_serve false)",
+            "a later copy of click rb-1 with another budget_value is a duplicate: its budget "
+            "counts nowhere",
             lines(
                 valid,
                 click(
@@ -1266,8 +1261,7 @@ def _ids_and_duplicates() -> list[Kind]:
         kind(
             "duplicate_brings_a_new_advertiser_pair",
             "a later copy of click np-1 gives Nomad an id; being a duplicate it gives Silver and "
-            "Gold nothing, so Nomad stays a name. PIPELINE: the serving stream learns the pair "
-            "from the duplicate and keys Nomad under NOM-1",
+            "Gold nothing, so Nomad stays a name, in the serving stream too",
             lines(valid, click("np-1", at("10:00"), 1, advertiser="Nomad")),
             lines(
                 duplicate,
@@ -1404,8 +1398,8 @@ def _advertisers() -> list[Kind]:
         kind(
             "two_advertisers_sharing_a_name",
             "Stark is the name of STK-2 (file 1) and of STK-1 (file 4): clicks naming only Stark "
-            "count for the smaller id, STK-1, once it is known. PIPELINE (documented): the serving "
-            "stream keeps what it counted under STK-2",
+            "count for the smaller id, STK-1, once it is known. The serving stream (documented) "
+            "keeps what it counted under STK-2 before file 4",
             lines(
                 valid,
                 click("stk-1", at("08:10"), 5, advertiser="Stark", advertiser_id="STK-2"),

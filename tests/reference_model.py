@@ -242,10 +242,11 @@ def exact_money(value: object) -> Decimal | None:
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, str):
-        if _PLAIN_NUMBER.fullmatch(value) is None:
-            return None  # " 1", "1_000", "NaN": Python's Decimal reads them, the contract does not
+        plain = value.strip(" \t\n\r\f\v")
+        if _PLAIN_NUMBER.fullmatch(plain) is None:
+            return None  # "1_000", "NaN", "١٢": Python's Decimal reads them, the contract does not
         try:
-            number = Decimal(value)
+            number = Decimal(plain)
         except InvalidOperation:
             return None
     else:

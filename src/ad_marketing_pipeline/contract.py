@@ -65,12 +65,13 @@ MONEY_SUM_TYPE = DecimalType(38, MONEY_SCALE)
 # A blank text is empty or only ASCII whitespace (the same characters in Java's and Python's
 # regexes): a blank required field or advertiser counts as missing.
 BLANK_PATTERN = "^[ \\t\\n\\r\\f\\x0B]*$"
-# The timestamps the contract accepts: a date, optionally a time (hours and minutes, seconds and
-# up to six decimals optional) and a zone (Z, +HH, +HHMM or +HH:MM). A time without a zone is
-# UTC, and a date alone is its midnight UTC. Python and Spark read exactly these forms.
+# The timestamps the contract accepts: a date, optionally a time (hours and minutes; seconds
+# and up to nine decimals, truncated to microseconds, optional) and a zone (Z, +HH, +HHMM or
+# +HH:MM). A time without a zone is UTC, and a date alone is its midnight UTC. Python and Spark
+# read exactly these forms (ASCII digits only: Python's \d would take other scripts' digits).
 TIMESTAMP_PATTERN = (
-    "^(\\d{4}-\\d{2}-\\d{2})"
-    "(?:[T ](\\d{2}:\\d{2})(:\\d{2}(?:\\.\\d{1,6})?)?(Z|[+-]\\d{2}(?::?\\d{2})?)?)?$"
+    "^([0-9]{4}-[0-9]{2}-[0-9]{2})"
+    "(?:[T ]([0-9]{2}:[0-9]{2})(:[0-9]{2}(?:\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?$"
 )
 _SPACE = " \t\n\r\f\x0b"
 
@@ -106,16 +107,18 @@ def parse_event_timestamp(value: object) -> datetime:
 
 
 EventTimestamp = Annotated[datetime, BeforeValidator(parse_event_timestamp)]
-# A money value is a JSON number or a string of one, written plainly: digits with an optional
-# sign, point and exponent; no spaces, underscores, NaN or Infinity (which Python's Decimal
-# would take and Spark's would not).
+# A money value is a JSON number or a string of one, written plainly: ASCII digits with an
+# optional sign, point and exponent, ASCII whitespace around it ignored; no underscores, other
+# scripts' digits, NaN or Infinity (which Python's Decimal would take, and Java's some of).
 MONEY_TEXT = "[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-MONEY_TEXT_PATTERN = f"^(?:{MONEY_TEXT})\\z"  # Java's regex; \\z: no final line break
+MONEY_TEXT_PATTERN = f"^[{_SPACE}]*(?:{MONEY_TEXT})[{_SPACE}]*\\z"  # Java's; \\z: the very end
 
 
 def _plain_money_text(value: object) -> object:
-    if isinstance(value, str) and re.fullmatch(MONEY_TEXT, value) is None:
-        raise ValueError(f"money {value!r} is not a plain decimal number")
+    if isinstance(value, str):
+        if re.fullmatch(MONEY_TEXT, value.strip(_SPACE)) is None:
+            raise ValueError(f"money {value!r} is not a plain decimal number")
+        return value.strip(_SPACE)
     return value
 
 
@@ -385,13 +388,18 @@ JSON_OBJECT = "OBJECT"  # ... and the start of an object's
 def typed_field_column(text: Column, data_type: DataType) -> Column:
     """A field's JSON text as its contract type; null when absent or when it does not fit
     (e.g. "abc" or 1e30 for an amount). Whether a value is a JSON string or object (as a text
-    field or metadata must be) is `payload_kind_column`'s to say."""
+    field or metadata must be) is `payload_kinds_of`'s to say."""
     if isinstance(data_type, StringType):
         return text
     if isinstance(data_type, TimestampType):
         return event_timestamp_column(text)
     if isinstance(data_type, MapType):
         return F.when(F.trim(text).startswith("{"), F.from_json(text, data_type.simpleString()))
+    if isinstance(data_type, DecimalType):
+        # Only plain decimal text (MONEY_TEXT_PATTERN): Java would also read other scripts'
+        # digits, as Python would underscores.
+        plain = F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
+        return F.when(text.rlike(MONEY_TEXT_PATTERN), plain.try_cast(data_type))
     return text.try_cast(data_type)
 
 

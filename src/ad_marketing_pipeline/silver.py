@@ -129,7 +129,8 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
             kind = F.col(f"kinds.{name}")
             not_object = ~F.coalesce(kind.startswith(contract.JSON_OBJECT), F.lit(False))
             rules.append(_reason(is_type & text.isNotNull() & not_object, WRONG_TYPE, name))
-        elif isinstance(data_type, StringType):
+        elif isinstance(data_type, StringType) and name not in _ALLOWED_VALUES:
+            # (a choice that is not one of its values fails as invalid_value, whatever its kind)
             not_string = ~F.coalesce(F.col(f"kinds.{name}") == contract.JSON_STRING, F.lit(False))
             rules.append(_reason(is_type & text.isNotNull() & not_string, WRONG_TYPE, name))
         if isinstance(data_type, DecimalType) and name in MONEY_FIELDS:

@@ -62,6 +62,7 @@ SERVING_EVENT_COLUMNS = (
     "amount",
     "budget_value",
     "received_at",
+    "ingested_at",
     "file_path",
     "partition",
     "offset",
@@ -75,9 +76,10 @@ def serving_events(valid: DataFrame) -> DataFrame:
 
 
 def dedup_watermark(policy: BudgetPolicy, quality: QualityConfig) -> str:
-    """How long a click id is remembered: a budget period (the longest day or month), the
-    allowed clock skew and an hour more. A click older than that belongs to a closed period,
-    which no longer decides serving, and the stream drops it."""
+    """How long, in the stream's own read time, an event id is remembered: a budget period
+    (the longest day or month), the allowed clock skew and an hour more. A copy of a click read
+    that much later than the first belongs to a closed period, which no longer decides
+    serving."""
     longest = timedelta(days=32) if policy.period == "month" else timedelta(hours=25)
     skew = timedelta(minutes=quality.max_future_skew_minutes)
     return f"{int((longest + skew + timedelta(hours=1)).total_seconds())} seconds"
@@ -89,23 +91,24 @@ OBSERVED_TYPES = ("ad_click", "budget_update")
 def with_new_ids(policy: BudgetPolicy, quality: QualityConfig) -> Transform:
     """The events (`is_new_id` false), plus the id of each click and budget update new to the
     stream (`is_new_id` true): de-duplicated on event_id by the stream's state within
-    `dedup_watermark`. Which copy of a new id counts is decided per batch (`batch_partials`:
-    the first received); a copy of an id the stream has seen counts for nothing, as in Silver.
-    Silver de-duplicates across all history; a click or budget of a closed period that comes
-    back later than the watermark no longer changes serving, so forgetting it bounds the
-    state."""
+    `dedup_watermark` of when the stream read it (`ingested_at`, which only grows, so no
+    event is ever too late to count, however old its event time). Which copy of a new id counts
+    is decided per batch (`batch_partials`: the first received); a copy of an id the stream has
+    seen counts for nothing, as in Silver. Silver de-duplicates across all history; here a copy
+    read more than the watermark after the first counts again, which for a click only touches
+    a closed period, and forgetting bounds the state."""
 
     def apply(events: DataFrame) -> DataFrame:
         new_ids = (
             events.filter(F.col("event_type").isin(*OBSERVED_TYPES))
-            .select("event_id", "event_time")
-            .withWatermark("event_time", dedup_watermark(policy, quality))
+            .select("event_id", "ingested_at")
+            .withWatermark("ingested_at", dedup_watermark(policy, quality))
             .dropDuplicatesWithinWatermark(["event_id"])
         )
         id_rows = new_ids.select(
             *(
                 F.col(field.name)
-                if field.name in ("event_id", "event_time")
+                if field.name in ("event_id", "ingested_at")
                 else F.lit(None).cast(field.dataType).alias(field.name)
                 for field in events.schema.fields
             ),
