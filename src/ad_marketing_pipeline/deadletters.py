@@ -30,7 +30,8 @@ from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of
 _DATA_ERROR_STATE = re.compile(r"SQLSTATE: 22[0-9A-Z]{3}")
 _SPARK_TYPES = "pyspark/sql/types.py"  # where Spark values become Python ones
 _REASON_LENGTH = 2_000
-_REASONS = schema_of(event_id=StringType(), reason=StringType())
+# (`dead_letter_reason`: Silver has a `reason` of its own, a cancellation's)
+_REASONS = schema_of(event_id=StringType(), dead_letter_reason=StringType())
 
 # Runs a layer's work on some of a batch's events, leaving the given event ids out of Silver.
 Process = Callable[[DataFrame, frozenset[str]], None]
@@ -121,7 +122,7 @@ def set_aside(batch: MicroBatch, silver: DataFrame, poison: dict[str, str], tabl
         F.lit(batch.batch_id).cast("bigint").alias("batch_id"),
         "event_id",
         "event_type",
-        "reason",
+        F.col("dead_letter_reason").alias("reason"),
         F.to_json(F.struct(*(F.col(name) for name in silver.columns))).alias("record"),
         F.lit(datetime.now(UTC).replace(tzinfo=None)).alias("dead_lettered_at"),
     )

@@ -6,6 +6,7 @@ for the old one's; merges replace a recomputed scope whole, which a re-run repea
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import pyarrow as pa
 from delta.tables import DeltaTable
@@ -106,10 +108,19 @@ def streaming_query_id(spark: SparkSession, checkpoint: str) -> str:
         query_id = spark.sparkContext.getLocalProperty("sql.streaming.queryId")
         if query_id:
             return str(query_id)
-    metadata = spark.read.json(f"{checkpoint.rstrip('/')}/metadata").first()
-    if metadata is None or not metadata["id"]:
+    path = f"{checkpoint.rstrip('/')}/metadata"
+    location = urlparse(path)
+    if location.scheme in ("", "file"):
+        # A local checkpoint (tests, the demo) is read directly: Spark caches a path's listing
+        # per session, so it could read a rewritten file with its old length.
+        with open(location.path, encoding="utf-8") as handle:
+            query_id = json.loads(handle.readline() or "{}").get("id")
+    else:
+        row = spark.read.json(path).first()
+        query_id = row["id"] if row is not None else None
+    if not query_id:
         raise RuntimeError(f"no streaming query id in the checkpoint {checkpoint}")
-    return str(metadata["id"])
+    return str(query_id)
 
 
 @dataclass
