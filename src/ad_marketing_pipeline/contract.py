@@ -76,6 +76,11 @@ TIMESTAMP_PATTERN = (
 _SPACE = " \t\n\r\f\x0b"
 
 
+def _trimmed(text: Column) -> Column:
+    """`text` without the ASCII whitespace around it (Spark's `trim` takes spaces only)."""
+    return F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
+
+
 def is_blank(value: object) -> bool:
     """Whether a field's value counts as absent: None, or a blank text."""
     return value is None or (
@@ -115,11 +120,12 @@ MONEY_TEXT_PATTERN = f"^[{_SPACE}]*(?:{MONEY_TEXT})[{_SPACE}]*\\z"  # Java's; \\
 
 
 def _plain_money_text(value: object) -> object:
-    if isinstance(value, str):
-        if re.fullmatch(MONEY_TEXT, value.strip(_SPACE)) is None:
-            raise ValueError(f"money {value!r} is not a plain decimal number")
-        return value.strip(_SPACE)
-    return value
+    if not isinstance(value, str):
+        return value
+    plain = value.strip(_SPACE)
+    if re.fullmatch(MONEY_TEXT, plain) is None:
+        raise ValueError(f"money {value!r} is not a plain decimal number")
+    return plain
 
 
 Money = Annotated[
@@ -364,7 +370,7 @@ def event_schema() -> StructType:
 def event_timestamp_column(text: Column) -> Column:
     """ISO-8601 text (TIMESTAMP_PATTERN) as a TIMESTAMP, as `parse_event_timestamp` reads it:
     text without a zone is UTC, a date alone its midnight; anything else is null."""
-    trimmed = F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
+    trimmed = _trimmed(text)
     matches = trimmed.rlike(TIMESTAMP_PATTERN)
 
     def part(group: int, default: str) -> Column:
@@ -398,8 +404,7 @@ def typed_field_column(text: Column, data_type: DataType) -> Column:
     if isinstance(data_type, DecimalType):
         # Only plain decimal text (MONEY_TEXT_PATTERN): Java would also read other scripts'
         # digits, as Python would underscores.
-        plain = F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
-        return F.when(text.rlike(MONEY_TEXT_PATTERN), plain.try_cast(data_type))
+        return F.when(text.rlike(MONEY_TEXT_PATTERN), _trimmed(text).try_cast(data_type))
     return text.try_cast(data_type)
 
 

@@ -119,8 +119,7 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
             exact = text.try_cast(DecimalType(38, 18))
             as_double = text.try_cast(DoubleType())
             unfit = (
-                value.isNull()
-                | ~text.rlike(contract.MONEY_TEXT_PATTERN)
+                value.isNull()  # also text that is not plain decimal text (typed_field_column)
                 | (exact.isNotNull() & (exact != value))
                 | (as_double.isNotNull() & (as_double != value.cast(DoubleType())))
             )
