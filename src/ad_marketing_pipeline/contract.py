@@ -81,6 +81,12 @@ def _trimmed(text: Column) -> Column:
     return F.regexp_replace(text, f"^[{_SPACE}]+|[{_SPACE}]+$", "")
 
 
+def blank_column(text: Column) -> Column:
+    """Whether a text column counts as absent (never null): null, or blank (the Spark form of
+    `is_blank`)."""
+    return text.isNull() | text.rlike(BLANK_PATTERN)
+
+
 def is_blank(value: object) -> bool:
     """Whether a field's value counts as absent: None, or a blank text."""
     return value is None or (
@@ -99,16 +105,14 @@ def parse_event_timestamp(value: object) -> datetime:
             raise ValueError(f"timestamp {value!r} is not an ISO-8601 date and time")
         try:
             parsed = datetime.fromisoformat(text)
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            return parsed.astimezone(UTC)
-        except (ValueError, OverflowError) as error:
+        except ValueError as error:
             raise ValueError(f"timestamp {value!r} is not a valid instant") from error
     else:
         raise ValueError(f"timestamp must be an ISO-8601 string, got {type(value).__name__}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as error:  # beyond years 1-9999 once in UTC
+        raise ValueError(f"timestamp {value!r} is not a valid instant") from error
 
 
 EventTimestamp = Annotated[datetime, BeforeValidator(parse_event_timestamp)]

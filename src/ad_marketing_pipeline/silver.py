@@ -79,10 +79,6 @@ def parse_payloads(records: DataFrame) -> DataFrame:
     return contract.parse_payloads(records, "payload")
 
 
-def _blank(text: Column) -> Column:
-    return text.isNull() | text.rlike(contract.BLANK_PATTERN)
-
-
 def _money_limits(quality: QualityConfig) -> dict[str, Column]:
     return {
         "amount": F.lit(quality.max_amount).cast(contract.MONEY_TYPE),
@@ -97,11 +93,10 @@ def _type_rules(event_type: str, quality: QualityConfig) -> list[Column]:
     schema = contract.event_schema()
     rules: list[Column] = []
     for name in contract.required_fields(event_type):
-        rules.append(
-            _reason(is_type & _blank(F.col(f"texts.{name}")), MISSING_REQUIRED_FIELD, name)
-        )
+        missing = contract.blank_column(F.col(f"texts.{name}"))
+        rules.append(_reason(is_type & missing, MISSING_REQUIRED_FIELD, name))
     for group in contract.required_one_of(event_type):
-        absent = [_blank(F.col(f"texts.{name}")) for name in group]
+        absent = [contract.blank_column(F.col(f"texts.{name}")) for name in group]
         all_absent = absent[0]
         for other in absent[1:]:
             all_absent = all_absent & other

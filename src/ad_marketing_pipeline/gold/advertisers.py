@@ -28,7 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from ad_marketing_pipeline.contract import BLANK_PATTERN, is_blank
+from ad_marketing_pipeline.contract import blank_column, is_blank
 from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of, upsert_by_keys
 
 Transform = Callable[[DataFrame], DataFrame]
@@ -46,7 +46,7 @@ def given(value: str | None) -> str | None:
 
 def given_column(name: str) -> Column:
     """A name or id column as given, null when blank (the Spark form of `given`)."""
-    return F.when(~F.col(name).rlike(BLANK_PATTERN), F.col(name))
+    return F.when(~blank_column(F.col(name)), F.col(name))
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
-from ad_marketing_pipeline.contract import BLANK_PATTERN
+from ad_marketing_pipeline.gold.advertisers import given_column
 from ad_marketing_pipeline.gold.spend import (
     BUDGET_UPDATE_RANK,
     CLICK_BUDGET_RANK,
@@ -119,10 +119,6 @@ def with_new_ids(policy: BudgetPolicy, quality: QualityConfig) -> Transform:
     return apply
 
 
-def _has_text(name: str) -> Column:
-    return F.coalesce(~F.col(name).rlike(BLANK_PATTERN), F.lit(False))
-
-
 def batch_partials(policy: BudgetPolicy) -> Transform:
     """A batch's events (`with_new_ids`) summed per advertiser (as the events name it: its name
     and id, or one of them), id and budget period, in one pass: the partial states the driver
@@ -150,8 +146,8 @@ def batch_partials(policy: BudgetPolicy) -> Transform:
         rank = F.when(is_click, F.lit(CLICK_BUDGET_RANK)).otherwise(F.lit(BUDGET_UPDATE_RANK))
         budget = F.when(observed, money(F.col("budget_value")))
         rows = firsts.select(
-            F.when(_has_text("advertiser"), F.col("advertiser")).alias("advertiser"),
-            F.when(_has_text("advertiser_id"), F.col("advertiser_id")).alias("advertiser_id"),
+            given_column("advertiser").alias("advertiser"),
+            given_column("advertiser_id").alias("advertiser_id"),
             hour["period_start"].alias("period_start"),
             observed.alias("observed"),
             money(F.when(counts, F.col("amount")).otherwise(F.lit(0))).alias("spend"),
