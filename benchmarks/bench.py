@@ -47,17 +47,13 @@ from typing import Any
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline.config import PipelineConfig, SparkSettings, TriggerConfig
-from ad_marketing_pipeline.entrypoints import (
-    prepare_runtime,
-    run_layers,
-    start_layer,
-    stop_between_batches,
-)
+from ad_marketing_pipeline.config import PipelineConfig, SparkSettings, TableKey, TriggerConfig
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.pipeline import run_layers, start_layer, stop_between_batches
 from ad_marketing_pipeline.producer import send_to_kafka
+from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.spark import build_local_session
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -308,7 +304,7 @@ def freshness(
     runtime = prepare_runtime(spark, config, environ={})
     enough = round(rate * (warm_up + probes * probe_every + 300))  # more than the run can send
     background = (line.text for line in generate_lines(GeneratorSettings(events=enough, seed=3)))
-    status = config.table("gold_serving_status")
+    status = config.table(TableKey.GOLD_SERVING_STATUS)
     trigger = StreamTrigger(processing_time=chain_interval)
     queries = [start_layer(runtime, layer, trigger) for layer in STAGES]
     stream = SteadyStream(
@@ -419,7 +415,9 @@ def attribution_scaling(
     for name, config in (("N", half), ("2N", chain)):
         seconds[name] = run_once(spark, config, ["attribution"])
         conversions[name] = (
-            spark.table(config.table("silver_events")).filter("event_type = 'conversion'").count()
+            spark.table(config.table(TableKey.SILVER_EVENTS))
+            .filter("event_type = 'conversion'")
+            .count()
         )
     return {
         "conversions": conversions,
@@ -444,9 +442,9 @@ def warehouse_query_latency(
     spark: SparkSession, config: PipelineConfig, repeats: int = 30
 ) -> dict[str, object]:
     """p50 of the ad server's question, may this advertiser serve now, on the chain's Gold."""
-    spend = spark.table(config.table("gold_advertiser_spend"))
+    spend = spark.table(config.table(TableKey.GOLD_ADVERTISER_SPEND))
     advertiser = spend.select("advertiser").first()[0]  # type: ignore[index]
-    text = SERVING_STATUS_OF_ONE.format(table=config.table("gold_latest_serving_status"))
+    text = SERVING_STATUS_OF_ONE.format(table=config.table(TableKey.GOLD_LATEST_SERVING_STATUS))
 
     def ask() -> None:
         spark.sql(text, args={"advertiser": advertiser}).collect()

@@ -30,7 +30,7 @@ runtime = notebook_runtime(spark, dbutils.secrets, widgets)
 
 # COMMAND ----------
 
-from ad_marketing_pipeline.entrypoints import run_layers
 from ad_marketing_pipeline.io import stream_trigger
+from ad_marketing_pipeline.pipeline import run_layers
 
 run_layers(runtime, ["gold"], stream_trigger(runtime.config.trigger, "once"))

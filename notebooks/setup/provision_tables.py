@@ -30,8 +30,8 @@ runtime = notebook_runtime(spark, dbutils.secrets, widgets)
 
 # COMMAND ----------
 
-from ad_marketing_pipeline.entrypoints import provision
 from ad_marketing_pipeline.jobs import ensure_volume
+from ad_marketing_pipeline.provisioning import provision
 
 volume = ensure_volume(runtime)
 created = provision(runtime)

@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,27 +24,23 @@ from ad_marketing_pipeline.config import (
     EventHubsSource,
     KafkaSource,
     PipelineConfig,
-    load_config,
+    TableKey,
     redacted_dump,
-    scrub,
-    secret_values,
 )
 from ad_marketing_pipeline.demo import DemoSummary, run_demo
-from ad_marketing_pipeline.entrypoints import (
-    LAYERS,
-    Runtime,
-    databricks_secret_reader,
-    ensure_tables,
-    prepare_runtime,
-    progress_summary,
-    provision,
-    run_layers,
-)
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
+from ad_marketing_pipeline.invocation import (
+    EXIT_ERROR,
+    config_from_args,
+    config_options,
+    failure_report,
+    runtime_from_args,
+)
 from ad_marketing_pipeline.io import stream_trigger
 from ad_marketing_pipeline.local_kafka import serve
 from ad_marketing_pipeline.ops import layer_status
+from ad_marketing_pipeline.pipeline import LAYERS, progress_summary, run_layers
 from ad_marketing_pipeline.producer import (
     eventhubs_client,
     kafka_producer_config,
@@ -53,31 +48,13 @@ from ad_marketing_pipeline.producer import (
     send_to_eventhubs,
     send_to_kafka,
 )
+from ad_marketing_pipeline.provisioning import create_views, ensure_tables, provision
 from ad_marketing_pipeline.secrets import with_source_secrets
-from ad_marketing_pipeline.spark import get_spark, running_on_databricks
+from ad_marketing_pipeline.spark import get_spark
 from ad_marketing_pipeline.sql import query_names, run_query, use_pipeline_schema
 from ad_marketing_pipeline.tables import OPS_DATA_QUALITY, OPS_STREAMING_PROGRESS
 
 console = Console(stderr=True)
-
-
-def config_options() -> argparse.ArgumentParser:
-    options = argparse.ArgumentParser(add_help=False)
-    group = options.add_argument_group("configuration")
-    group.add_argument("--env", default="local", help="reads conf/ENV.yml (default: local)")
-    group.add_argument("--conf", metavar="FILE", help="read this YAML file instead of conf/ENV.yml")
-    group.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override one setting, e.g. --set source.kind=kafka (repeatable)",
-    )
-    group.add_argument("--root", help="folder for all local state (same as --set paths.root=...)")
-    group.add_argument("--catalog", help="Unity Catalog catalog (same as --set catalog=...)")
-    group.add_argument("--schema", help="schema of the tables (same as --set schema=...)")
-    return options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,34 +242,6 @@ def _layers(text: str) -> tuple[str, ...]:
     return tuple(layer for layer in LAYERS if layer in chosen)
 
 
-def runtime_from_args(args: argparse.Namespace) -> Runtime:
-    """The session and the configuration with its secrets, as every layer command needs."""
-    config = config_from_args(args)
-    spark = get_spark(config, environ=os.environ)
-    reader = databricks_secret_reader(spark) if running_on_databricks(os.environ) else None
-    return prepare_runtime(spark, config, environ=os.environ, secret_reader=reader)
-
-
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The typed configuration: file, then environment variables, then flags."""
-    overrides = list(args.overrides)
-    source = getattr(args, "source", None)
-    if source is not None:
-        # The whole source section is replaced first, so --set source.* still applies.
-        section = (
-            f'{{kind: kafka, bootstrap_servers: "{LOCAL_KAFKA_BOOTSTRAP}", '
-            f"topics: [{LOCAL_KAFKA_TOPIC}]}}"
-            if source == "kafka"
-            else "{kind: files}"
-        )
-        overrides.insert(0, f"source={section}")
-    for flag, key in (("root", "paths.root"), ("catalog", "catalog"), ("schema", "schema")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return load_config(args.env, conf_file=args.conf, overrides=overrides, environ=os.environ)
-
-
 # ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
@@ -402,6 +351,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise PipelineError("--param goes with --query NAME")
     config = config_from_args(args)
     spark = get_spark(config, environ=os.environ)
+    create_views(spark, config)
     use_pipeline_schema(spark, config)
     if args.named_query:
         frame = run_query(spark, config, args.named_query, dict(args.params))
@@ -538,8 +488,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     ensure_tables(runtime, [OPS_STREAMING_PROGRESS, OPS_DATA_QUALITY])
     spark, config = runtime.spark, runtime.config
     status = layer_status(
-        spark.table(config.table("ops_streaming_progress")),
-        spark.table(config.table("ops_data_quality")),
+        spark.table(config.table(TableKey.OPS_STREAMING_PROGRESS)),
+        spark.table(config.table(TableKey.OPS_DATA_QUALITY)),
         retention_days=config.ops.retention_days,
     )
     rows = sorted(
@@ -628,22 +578,6 @@ def _progress() -> Progress:
     )
 
 
-def known_secrets(args: argparse.Namespace) -> set[str]:
-    """The secrets of this command's configuration (resolved from the environment as the
-    commands do), to mask in what it prints about an error; none when the configuration itself
-    is invalid (its error shows no secret) or the command has none."""
-    if not hasattr(args, "overrides"):
-        return set()
-    try:
-        config = config_from_args(args)
-    except PipelineError:
-        return set()
-    try:
-        return secret_values(with_source_secrets(config, environ=os.environ, secret_reader=None))
-    except PipelineError:  # a missing secret: the configuration's own are still known
-        return secret_values(config)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script `ad-pipeline`. Errors are printed with the configuration's secrets (and
     any secret-looking `key=value`) masked: a failure of Spark or of a client library may quote
@@ -656,19 +590,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report_failure(error: Exception | KeyboardInterrupt, args: argparse.Namespace) -> int:
-    """Print why a command failed, with the configuration's secrets (and any secret-looking
-    `key=value`) masked; returns its exit code: 2 for the package's own errors, 130 when
-    interrupted, 1 otherwise (with the traceback Python would print)."""
-    if isinstance(error, KeyboardInterrupt):
-        console.print("stopped")
-        return 130
-    if isinstance(error, PipelineError):
-        message = scrub(str(error), known_secrets(args))
-        console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-        return 2
-    text = scrub("".join(traceback.format_exception(error)), known_secrets(args))
-    console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
-    return 1
+    """Print why a command failed (`invocation.failure_report`: secrets masked); returns its
+    exit code."""
+    code, text = failure_report(error, args)
+    if code == EXIT_ERROR:
+        console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            text, markup=False, highlight=False, soft_wrap=True, end="" if code == 1 else "\n"
+        )
+    return code
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,6 +100,49 @@ class TableNames(_Frozen):
     gold_attribution: Identifier = "gold_attribution"
     gold_attribution_comparison: Identifier = "gold_attribution_comparison"
     gold_channel_performance: Identifier = "gold_channel_performance"
+
+
+class TableKey(StrEnum):
+    """The key of each table and view in `tables` (TableNames), for `PipelineConfig.table`:
+    a misspelled key fails at import or type-check time, not when its line runs."""
+
+    BRONZE_EVENTS = "bronze_events"
+    SILVER_EVENTS = "silver_events"
+    SILVER_QUARANTINE = "silver_quarantine"
+    SILVER_AD_CLICKS = "silver_ad_clicks"
+    SILVER_IMPRESSIONS = "silver_impressions"
+    SILVER_CONVERSIONS = "silver_conversions"
+    SILVER_CONVERSION_CANCELLATIONS = "silver_conversion_cancellations"
+    SILVER_CLICK_REFUNDS = "silver_click_refunds"
+    SILVER_BUDGET_UPDATES = "silver_budget_updates"
+    SILVER_PAGE_VIEWS = "silver_page_views"
+    OPS_STREAMING_PROGRESS = "ops_streaming_progress"
+    OPS_DATA_QUALITY = "ops_data_quality"
+    OPS_DEAD_LETTERS = "ops_dead_letters"
+    GOLD_ADVERTISERS = "gold_advertisers"
+    GOLD_ADVERTISER_SPEND = "gold_advertiser_spend"
+    GOLD_HOURLY_SPEND = "gold_hourly_spend"
+    GOLD_DAILY_SPEND = "gold_daily_spend"
+    GOLD_MONTHLY_SPEND = "gold_monthly_spend"
+    GOLD_SERVING_ADVERTISERS = "gold_serving_advertisers"
+    GOLD_SERVING_STATUS = "gold_serving_status"
+    GOLD_LATEST_SERVING_STATUS = "gold_latest_serving_status"
+    GOLD_LATEST_CHANGED_BUDGETS = "gold_latest_changed_budgets"
+    GOLD_HOURLY_AVERAGE_BUDGET = "gold_hourly_average_budget"
+    GOLD_COMBINED_SPEND_BUDGET = "gold_combined_spend_budget"
+    GOLD_AGGREGATED_ADVERTISER_SPEND = "gold_aggregated_advertiser_spend"
+    GOLD_FACT_CONVERSIONS = "gold_fact_conversions"
+    GOLD_FACT_AD_PERFORMANCE = "gold_fact_ad_performance"
+    GOLD_SESSIONS = "gold_sessions"
+    GOLD_TOUCHPOINTS = "gold_touchpoints"
+    GOLD_CONVERSION_PATHS = "gold_conversion_paths"
+    GOLD_ATTRIBUTION = "gold_attribution"
+    GOLD_ATTRIBUTION_COMPARISON = "gold_attribution_comparison"
+    GOLD_CHANNEL_PERFORMANCE = "gold_channel_performance"
+
+
+if {key.value for key in TableKey} != set(TableNames.model_fields):
+    raise RuntimeError("TableKey and TableNames must name the same tables")
 
 
 class PathsConfig(_Frozen):
@@ -443,9 +487,9 @@ class PipelineConfig(_Frozen):
         """`catalog.schema` on Unity Catalog, `schema` locally."""
         return f"{self.catalog}.{self.schema_name}" if self.catalog else self.schema_name
 
-    def table(self, name: str) -> str:
-        """Fully qualified name of a table by its key in `tables` (e.g. 'bronze_events')."""
-        return f"{self.namespace}.{getattr(self.tables, name)}"
+    def table(self, key: TableKey) -> str:
+        """Fully qualified name of a table or view by its key (`TableKey.SILVER_EVENTS`)."""
+        return f"{self.namespace}.{getattr(self.tables, key.value)}"
 
     def path(self, name: Literal["warehouse", "landing", "checkpoints"]) -> str:
         """An absolute path or URI of one of the configured folders."""

@@ -12,16 +12,17 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.attribution.models import MODELS
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import LAYERS, Runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.generator import (
     GenerationSummary,
     GeneratorSettings,
     write_landing_files,
 )
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import LAYERS, run_layers
 from ad_marketing_pipeline.report import write_report
 from ad_marketing_pipeline.report.data import reason_counts
+from ad_marketing_pipeline.runtime import Runtime
 
 TOP_SPENDERS = 10
 
@@ -92,30 +93,37 @@ def events_per_layer(spark: SparkSession, config: PipelineConfig) -> dict[str, i
     """Records in each table of the path an event takes, and duplicates Silver dropped (every
     Bronze record is in Silver, in quarantine, or counted as a duplicate)."""
 
-    def rows(key: str) -> tuple[str, int]:
-        return getattr(config.tables, key), spark.table(config.table(key)).count()
+    def rows(key: TableKey) -> tuple[str, int]:
+        return getattr(config.tables, key.value), spark.table(config.table(key)).count()
 
-    counts = dict(rows(key) for key in ("bronze_events", "silver_events", "silver_quarantine"))
-    duplicates = spark.table(config.table("ops_data_quality")).agg(F.sum("duplicate_rows"))
+    counts = dict(
+        rows(key)
+        for key in (TableKey.BRONZE_EVENTS, TableKey.SILVER_EVENTS, TableKey.SILVER_QUARANTINE)
+    )
+    duplicates = spark.table(config.table(TableKey.OPS_DATA_QUALITY)).agg(F.sum("duplicate_rows"))
     counts["duplicates dropped by Silver"] = int(duplicates.first()[0] or 0)  # type: ignore[index]
-    for key in ("gold_advertiser_spend", "gold_fact_conversions", "gold_attribution"):
+    for key in (
+        TableKey.GOLD_ADVERTISER_SPEND,
+        TableKey.GOLD_FACT_CONVERSIONS,
+        TableKey.GOLD_ATTRIBUTION,
+    ):
         counts.update([rows(key)])
     return counts
 
 
 def summarize(spark: SparkSession, config: PipelineConfig) -> dict[str, Any]:
     """The figures of the summary, read from the pipeline's tables."""
-    serving_status = spark.table(config.table("gold_latest_serving_status"))
-    totals = spark.table(config.table("gold_aggregated_advertiser_spend"))
+    serving_status = spark.table(config.table(TableKey.GOLD_LATEST_SERVING_STATUS))
+    totals = spark.table(config.table(TableKey.GOLD_AGGREGATED_ADVERTISER_SPEND))
     return {
         "events_per_layer": events_per_layer(spark, config),
         "quarantined_by_reason": _rows(
-            reason_counts(spark.table(config.table("silver_quarantine")))
+            reason_counts(spark.table(config.table(TableKey.SILVER_QUARANTINE)))
         ),
         "not_serving": _rows(not_serving(serving_status)),
         "top_spenders": _rows(top_spenders(serving_status, totals, TOP_SPENDERS)),
         "channel_credit": _rows(
-            channel_credit_by_model(spark.table(config.table("gold_attribution_comparison")))
+            channel_credit_by_model(spark.table(config.table(TableKey.GOLD_ATTRIBUTION_COMPARISON)))
         ),
     }
 

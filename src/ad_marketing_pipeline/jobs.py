@@ -2,9 +2,11 @@
 
 A `python_wheel_task` runs `entry_point` from the wheel's metadata with the task's `parameters`
 as `sys.argv`. Each function here parses `--catalog --schema --env --conf --set --root` (plus
-`--trigger` and `--full-refresh` where they apply) into the typed configuration and runs the same
-code as the matching `ad-pipeline` command; a failure raises `SystemExit` with a non-zero code,
-which fails the task. Each function also takes `argv` so notebooks and tests call it directly.
+`--trigger` and `--full-refresh` where they apply) into the typed configuration and calls the
+pipeline's API (`pipeline.run_layers`, `provisioning.provision`), as the matching `ad-pipeline`
+command does; a failure prints its reason (secrets masked) and raises `SystemExit` with a
+non-zero code, which fails the task. Each function also takes `argv` so notebooks and tests
+call it directly. Nothing here needs the CLI's terminal library or the development tools.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline import cli
-from ad_marketing_pipeline.entrypoints import LAYER_TABLES, Runtime, prepare_runtime, provision
+from ad_marketing_pipeline.config import TableKey
 from ad_marketing_pipeline.errors import PipelineError
+from ad_marketing_pipeline.invocation import (
+    config_from_args,
+    config_options,
+    failure_report,
+    runtime_from_args,
+)
+from ad_marketing_pipeline.io import stream_trigger
 from ad_marketing_pipeline.ops import prune_progress
+from ad_marketing_pipeline.pipeline import progress_summary, run_layers
+from ad_marketing_pipeline.provisioning import ALL_TABLES, provision
+from ad_marketing_pipeline.runtime import Runtime, prepare_runtime
 from ad_marketing_pipeline.secrets import SecretReader
 
 # /Volumes/<catalog>/<schema>/<volume>/...: the Unity Catalog volume holding paths.root.
@@ -35,35 +46,8 @@ def _args(argv: Sequence[str] | None) -> list[str]:
     return list(sys.argv[1:] if argv is None else argv)
 
 
-def _run_command(command: Sequence[str], argv: Sequence[str] | None) -> None:
-    """`ad-pipeline COMMAND ... ARGV`; later flags in ARGV override the task's defaults."""
-    code = cli.main([*command, *_args(argv)])
-    if code != 0:
-        raise SystemExit(code)
-
-
-def ingest_main(argv: Sequence[str] | None = None) -> None:
-    """Source (Event Hubs, Kafka or landing files) -> bronze_ad_events, and beside it the
-    serving stream (source -> gold_serving_status, the can_serve an ad server reads),
-    continuously by default (`--trigger once` for a catch-up run)."""
-    _run_command(["run", "--layers", "bronze,serving", "--trigger", "continuous"], argv)
-
-
-def silver_main(argv: Sequence[str] | None = None) -> None:
-    """bronze_ad_events -> silver_ad_events, silver_quarantine and ops_data_quality, once."""
-    _run_command(["run", "--layers", "silver", "--trigger", "once"], argv)
-
-
-def gold_main(argv: Sequence[str] | None = None) -> None:
-    """silver_ad_events -> the Gold spend, budget and fact tables, once (`--full-refresh`
-    rebuilds them from the whole of Silver)."""
-    _run_command(["run", "--layers", "gold", "--trigger", "once"], argv)
-
-
-def attribution_main(argv: Sequence[str] | None = None) -> None:
-    """silver_ad_events -> touchpoints, conversion paths and attribution marts, once
-    (`--full-refresh` recomputes them)."""
-    _run_command(["run", "--layers", "attribution", "--trigger", "once"], argv)
+def _say(text: str) -> None:
+    print(text, flush=True)  # the task's log
 
 
 def _run_task(
@@ -75,14 +59,86 @@ def _run_task(
     CLI prints it (secrets masked) and fails the task with the CLI's exit code."""
     args = parser.parse_args(_args(argv))
     try:
-        work(cli.runtime_from_args(args), args)
+        work(runtime_from_args(args), args)
     except (Exception, KeyboardInterrupt) as error:
-        raise SystemExit(cli.report_failure(error, args)) from error
+        code, text = failure_report(error, args)
+        print(f"error: {text}" if code == 2 else text, file=sys.stderr, flush=True)
+        raise SystemExit(code) from error
 
 
 def _main_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
-        prog=prog, description=description, parents=[cli.config_options()]
+    return argparse.ArgumentParser(prog=prog, description=description, parents=[config_options()])
+
+
+def _run_layers_task(
+    prog: str,
+    description: str,
+    layers: Sequence[str],
+    trigger: str,
+    argv: Sequence[str] | None,
+    *,
+    can_refresh: bool = False,
+) -> None:
+    """Run `layers` with `trigger` (`--trigger` overrides it; `--full-refresh` where the
+    layers can be rebuilt), printing each layer's time, or each batch's progress when
+    continuous."""
+    parser = _main_parser(prog, description)
+    parser.add_argument("--trigger", choices=("once", "continuous"), default=trigger)
+    if can_refresh:
+        parser.add_argument(
+            "--full-refresh",
+            action="store_true",
+            help="rebuild the tables from the whole of Silver instead of processing what is new",
+        )
+
+    def work(runtime: Runtime, args: argparse.Namespace) -> None:
+        run_layers(
+            runtime,
+            layers,
+            stream_trigger(runtime.config.trigger, args.trigger),
+            on_layer_done=lambda layer, seconds: _say(f"{layer}: done in {seconds:.1f} s"),
+            on_progress=lambda layer, progress: _say(
+                f"{layer}: " + ", ".join(f"{k}={v}" for k, v in progress_summary(progress).items())
+            ),
+            on_stopping=lambda: _say("stopping once the running micro-batches finish"),
+            full_refresh=getattr(args, "full_refresh", False),
+        )
+
+    _run_task(parser, argv, work)
+
+
+def ingest_main(argv: Sequence[str] | None = None) -> None:
+    """Source (Event Hubs, Kafka or landing files) -> bronze_ad_events, and beside it the
+    serving stream (source -> gold_serving_status, the can_serve an ad server reads),
+    continuously by default (`--trigger once` for a catch-up run)."""
+    _run_layers_task(
+        "ad-pipeline-ingest", ingest_main.__doc__ or "", ("bronze", "serving"), "continuous", argv
+    )
+
+
+def silver_main(argv: Sequence[str] | None = None) -> None:
+    """bronze_ad_events -> silver_ad_events, silver_quarantine and ops_data_quality, once."""
+    _run_layers_task("ad-pipeline-silver", silver_main.__doc__ or "", ("silver",), "once", argv)
+
+
+def gold_main(argv: Sequence[str] | None = None) -> None:
+    """silver_ad_events -> the Gold spend, budget and fact tables, once (`--full-refresh`
+    rebuilds them from the whole of Silver)."""
+    _run_layers_task(
+        "ad-pipeline-gold", gold_main.__doc__ or "", ("gold",), "once", argv, can_refresh=True
+    )
+
+
+def attribution_main(argv: Sequence[str] | None = None) -> None:
+    """silver_ad_events -> touchpoints, conversion paths and attribution marts, once
+    (`--full-refresh` recomputes them)."""
+    _run_layers_task(
+        "ad-pipeline-attribution",
+        attribution_main.__doc__ or "",
+        ("attribution",),
+        "once",
+        argv,
+        can_refresh=True,
     )
 
 
@@ -111,9 +167,9 @@ def provision_main(argv: Sequence[str] | None = None) -> None:
     def work(runtime: Runtime, _args: argparse.Namespace) -> None:
         volume = ensure_volume(runtime)
         if volume:
-            cli.console.print(f"volume {volume} is ready")
+            _say(f"volume {volume} is ready")
         for table in provision(runtime):
-            cli.console.print(f"table {table} is ready")
+            _say(f"table {table} is ready")
 
     _run_task(parser, argv, work)
 
@@ -121,7 +177,7 @@ def provision_main(argv: Sequence[str] | None = None) -> None:
 def maintained_tables(runtime: Runtime) -> list[str]:
     """The Delta tables (not views) of every layer that exist: the ones streams append to or
     MERGE into, so they accumulate small files and obsolete ones."""
-    names = [runtime.config.table(spec.key) for specs in LAYER_TABLES.values() for spec in specs]
+    names = [runtime.config.table(spec.key) for spec in ALL_TABLES]
     return [name for name in names if runtime.spark.catalog.tableExists(name)]
 
 
@@ -136,7 +192,7 @@ def maintain(runtime: Runtime, *, retain_hours: int, vacuum: bool = True) -> lis
             f"{MIN_RETAIN_HOURS}"
         )
     tables = maintained_tables(runtime)
-    progress = runtime.config.table("ops_streaming_progress")
+    progress = runtime.config.table(TableKey.OPS_STREAMING_PROGRESS)
     if progress in tables:
         prune_progress(runtime.spark, progress, runtime.config.ops.retention_days)
     for table in tables:
@@ -159,7 +215,7 @@ def maintenance_main(argv: Sequence[str] | None = None) -> None:
 
     def work(runtime: Runtime, args: argparse.Namespace) -> None:
         for table in maintain(runtime, retain_hours=args.retain_hours, vacuum=not args.no_vacuum):
-            cli.console.print(f"table {table} optimized")
+            _say(f"table {table} optimized")
 
     _run_task(parser, argv, work)
 
@@ -193,6 +249,6 @@ def notebook_runtime(
 ) -> Runtime:
     """The runtime of a notebook run: the notebook's session, the configuration from its
     widgets (parsed like the entry points' flags), and secrets read with `dbutils.secrets`."""
-    args = cli.config_options().parse_args(notebook_arguments(widgets))
-    config = cli.config_from_args(args)
+    args = config_options().parse_args(notebook_arguments(widgets))
+    config = config_from_args(args)
     return prepare_runtime(spark, config, environ=os.environ, secret_reader=secrets)

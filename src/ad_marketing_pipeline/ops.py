@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.listener import StreamingQueryListener
 from pyspark.sql.streaming.query import StreamingQuery
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import append_once, is_spark_connect, local_frame
 from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
 
@@ -257,7 +257,7 @@ def recording_progress(spark: SparkSession, config: PipelineConfig) -> Iterator[
     try:
         log = ProgressLog(
             spark,
-            config.table("ops_streaming_progress"),
+            config.table(TableKey.OPS_STREAMING_PROGRESS),
             recorder,
             listening,
             retention_days=config.ops.retention_days,

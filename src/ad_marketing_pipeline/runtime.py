@@ -1,10 +1,9 @@
-"""What every run starts from: the session, the configuration with its secrets resolved, and
-the tables (with their views) a layer needs before it starts."""
+"""What every run starts from: the session and the configuration with its secrets resolved."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -12,8 +11,6 @@ from pyspark.sql import SparkSession
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.secrets import SecretReader, with_source_secrets
 from ad_marketing_pipeline.spark import REDACTION_CONF, running_on_databricks
-from ad_marketing_pipeline.tables import TableSpec, ensure_table
-from ad_marketing_pipeline.views import ensure_views
 
 # Options Spark shows in plans and UIs are redacted when their names or values match this: the
 # config's secret words (config.SECRET_KEY_PATTERN) and `url`; see spark.REDACTION_CONF.
@@ -52,15 +49,3 @@ def databricks_secret_reader(spark: SparkSession) -> SecretReader:
     dbutils_module = importlib.import_module("pyspark.dbutils")  # exists on Databricks only
     reader: SecretReader = dbutils_module.DBUtils(spark).secrets
     return reader
-
-
-def ensure_tables(runtime: Runtime, specs: Sequence[TableSpec]) -> list[str]:
-    """Create the schema and these tables if missing (idempotent), then the views over the
-    tables that exist; returns the tables' and views' names."""
-    config = runtime.config
-    runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
-    names = [
-        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
-        for spec in specs
-    ]
-    return names + ensure_views(runtime.spark, config)

@@ -22,7 +22,6 @@ from ad_marketing_pipeline.config import (
     SparkSettings,
 )
 from ad_marketing_pipeline.errors import SetupError
-from ad_marketing_pipeline.views import ensure_views
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ def build_local_session(settings: SparkSettings, warehouse: str, *, cwd: Path) -
         .config("spark.databricks.delta.snapshotPartitions", str(settings.shuffle_partitions))
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         # Streams running side by side share the cores (each starts in a pool of its own, see
-        # entrypoints.start_layer), as on Databricks, rather than first come, first served.
+        # streams.start_stream), as on Databricks, rather than first come, first served.
         .config("spark.scheduler.mode", "FAIR")
         .config("spark.scheduler.allocation.file", _scheduler_pools())
     )
@@ -154,5 +153,4 @@ def get_spark(
         )
     spark = build_local_session(config.spark, warehouse, cwd=cwd or Path.cwd())
     register_warehouse_tables(spark, warehouse, config.schema_name)
-    ensure_views(spark, config)
     return spark

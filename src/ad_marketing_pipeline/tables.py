@@ -28,7 +28,7 @@ from pyspark.sql.types import (
 )
 
 from ad_marketing_pipeline import contract
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 
 # Table properties only Databricks knows (open-source Delta rejects unknown delta.* keys).
 DATABRICKS_ONLY_PROPERTIES = {
@@ -71,7 +71,7 @@ BRONZE_SCHEMA = StructType(
 class TableSpec:
     """How one table is created."""
 
-    key: str  # attribute of `TableNames`
+    key: TableKey
     schema: StructType
     comment: str
     cluster_by: tuple[str, ...] = ()
@@ -80,7 +80,7 @@ class TableSpec:
 
 
 BRONZE_EVENTS = TableSpec(
-    key="bronze_events",
+    key=TableKey.BRONZE_EVENTS,
     schema=BRONZE_SCHEMA,
     comment="Every record received from landing files, Kafka or Event Hubs, as received.",
     cluster_by=("ingest_date",),
@@ -295,20 +295,20 @@ DATA_QUALITY_SCHEMA = StructType(
 )
 
 SILVER_EVENTS = TableSpec(
-    key="silver_events",
+    key=TableKey.SILVER_EVENTS,
     schema=SILVER_EVENTS_SCHEMA,
     comment="Valid, unique events parsed against the event contract.",
     partitioned_by=("ingest_year", "ingest_month", "ingest_day", "ingest_hour"),
     properties={"delta.enableChangeDataFeed": "true"},
 )
 SILVER_QUARANTINE = TableSpec(
-    key="silver_quarantine",
+    key=TableKey.SILVER_QUARANTINE,
     schema=QUARANTINE_SCHEMA,
     comment="Records that failed validation, as received, with every reason.",
     properties={"delta.enableChangeDataFeed": "true", "delta.appendOnly": "true"},
 )
 OPS_DATA_QUALITY = TableSpec(
-    key="ops_data_quality",
+    key=TableKey.OPS_DATA_QUALITY,
     schema=DATA_QUALITY_SCHEMA,
     comment="Per streaming batch: input, valid, inserted, duplicate and quarantined counts.",
     properties={"delta.appendOnly": "true"},
@@ -339,7 +339,7 @@ STREAMING_PROGRESS_SCHEMA = StructType(
 )
 
 OPS_STREAMING_PROGRESS = TableSpec(
-    key="ops_streaming_progress",
+    key=TableKey.OPS_STREAMING_PROGRESS,
     schema=STREAMING_PROGRESS_SCHEMA,
     comment=(
         "Per streaming query and batch: rows, rates, duration, newest event time and lag "
@@ -362,7 +362,7 @@ DEAD_LETTERS_SCHEMA = StructType(
 )
 
 OPS_DEAD_LETTERS = TableSpec(
-    key="ops_dead_letters",
+    key=TableKey.OPS_DEAD_LETTERS,
     schema=DEAD_LETTERS_SCHEMA,
     comment=(
         "Silver events a later layer (Gold, attribution) could not process, with the error: "

@@ -3,7 +3,7 @@ views over gold_advertiser_spend (and gold_serving_status, for the serving statu
 
 Views cost nothing to keep fresh and always agree with their tables. On Databricks they live in
 Unity Catalog; locally the catalog lasts one Spark session, so every session recreates them
-(`ensure_views`, called by `spark.get_spark` and by provisioning).
+(`ensure_views`, called by provisioning).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.attribution.models import MODELS
 from ad_marketing_pipeline.attribution.tables import model_view_name
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.tables import sql_string
 
 
@@ -23,18 +23,18 @@ from ad_marketing_pipeline.tables import sql_string
 class EventTypeView:
     """A view of silver_ad_events holding one event type with that type's columns."""
 
-    key: str  # attribute of `TableNames`
+    key: TableKey
     event_type: str
 
 
 SILVER_EVENT_TYPE_VIEWS = (
-    EventTypeView("silver_ad_clicks", "ad_click"),
-    EventTypeView("silver_impressions", "impression"),
-    EventTypeView("silver_conversions", "conversion"),
-    EventTypeView("silver_conversion_cancellations", "conversion_cancellation"),
-    EventTypeView("silver_click_refunds", "click_refund"),
-    EventTypeView("silver_budget_updates", "budget_update"),
-    EventTypeView("silver_page_views", "page_view"),
+    EventTypeView(TableKey.SILVER_AD_CLICKS, "ad_click"),
+    EventTypeView(TableKey.SILVER_IMPRESSIONS, "impression"),
+    EventTypeView(TableKey.SILVER_CONVERSIONS, "conversion"),
+    EventTypeView(TableKey.SILVER_CONVERSION_CANCELLATIONS, "conversion_cancellation"),
+    EventTypeView(TableKey.SILVER_CLICK_REFUNDS, "click_refund"),
+    EventTypeView(TableKey.SILVER_BUDGET_UPDATES, "budget_update"),
+    EventTypeView(TableKey.SILVER_PAGE_VIEWS, "page_view"),
 )
 # Columns every typed view keeps besides the event type's own fields.
 _VIEW_LEADING_COLUMNS = ("event_id", "event_time")
@@ -73,7 +73,7 @@ def create_event_type_view_sql(view_name: str, silver_table: str, view: EventTyp
 
 def event_type_views_sql(config: PipelineConfig) -> dict[str, str]:
     """The per-event-type views of silver_ad_events: view name -> its DDL."""
-    silver_table = config.table("silver_events")
+    silver_table = config.table(TableKey.SILVER_EVENTS)
     return {
         config.table(view.key): create_event_type_view_sql(
             config.table(view.key), silver_table, view
@@ -89,17 +89,17 @@ def event_type_views_sql(config: PipelineConfig) -> dict[str, str]:
 
 def gold_views_sql(config: PipelineConfig) -> dict[str, str]:
     """The Gold views over gold_advertiser_spend: view name -> its DDL, in creation order."""
-    spend = config.table("gold_advertiser_spend")
-    serving_status = config.table("gold_latest_serving_status")
-    status = config.table("gold_serving_status")
+    spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
+    serving_status = config.table(TableKey.GOLD_LATEST_SERVING_STATUS)
+    status = config.table(TableKey.GOLD_SERVING_STATUS)
     bodies = {
-        "gold_hourly_spend": (
+        TableKey.GOLD_HOURLY_SPEND: (
             "Advertiser x hour: gross and net spend and clicks (HourlySpend).",
             f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
   window_end, spend_day, gross_spend, net_spend, record_count AS clicks, budget_value, can_serve
 FROM {spend}""",
         ),
-        "gold_daily_spend": (
+        TableKey.GOLD_DAILY_SPEND: (
             "Advertiser x day (budget time zone): gross and net spend and clicks (DailySpend).",
             f"""SELECT max(advertiser) AS advertiser, max(advertiser_id) AS advertiser_id,
   advertiser_key, spend_day,
@@ -107,7 +107,7 @@ FROM {spend}""",
   max_by(budget_value, window_start) AS budget_value, max_by(can_serve, window_start) AS can_serve
 FROM {spend} GROUP BY advertiser_key, spend_day""",
         ),
-        "gold_monthly_spend": (
+        TableKey.GOLD_MONTHLY_SPEND: (
             "Advertiser x month: gross and net spend and clicks (MonthlySpend).",
             f"""SELECT max(advertiser) AS advertiser, max(advertiser_id) AS advertiser_id,
   advertiser_key, spend_month,
@@ -115,7 +115,7 @@ FROM {spend} GROUP BY advertiser_key, spend_day""",
   max_by(budget_value, window_start) AS budget_value
 FROM {spend} GROUP BY advertiser_key, spend_month""",
         ),
-        "gold_latest_serving_status": (
+        TableKey.GOLD_LATEST_SERVING_STATUS: (
             "Per advertiser: may it serve now, and its spend of the current budget period, as of "
             "'now' (the newest event the serving stream processed, none counting past its "
             "arrival); a new budget period re-opens serving (LatestServingStatus).",
@@ -123,19 +123,19 @@ FROM {spend} GROUP BY advertiser_key, spend_month""",
   can_serve AS latest_can_serve, budget_value, spend_to_date, current_period_start, as_of
 FROM {status}""",
         ),
-        "gold_latest_changed_budgets": (
+        TableKey.GOLD_LATEST_CHANGED_BUDGETS: (
             "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",
             f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
   budget_value
 FROM {spend} WHERE budget_changed""",
         ),
-        "gold_hourly_average_budget": (
+        TableKey.GOLD_HOURLY_AVERAGE_BUDGET: (
             "Advertiser x hour: the average budget value seen (HourlyAverageBudget).",
             f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
   coalesce(avg_budget, budget_value) AS avg_budget
 FROM {spend}""",
         ),
-        "gold_combined_spend_budget": (
+        TableKey.GOLD_COMBINED_SPEND_BUDGET: (
             "Advertiser x day x category: the day's gross spend and its budget, one row each "
             "(CombinedSpendBudget).",
             f"""SELECT max(advertiser) AS advertiser, advertiser_key, spend_day,
@@ -146,7 +146,7 @@ SELECT max(advertiser) AS advertiser, advertiser_key, spend_day, 'budget' AS cat
   CAST(max_by(budget_value, window_start) AS DECIMAL(38, 6)) AS amount
 FROM {spend} GROUP BY advertiser_key, spend_day""",
         ),
-        "gold_aggregated_advertiser_spend": (
+        TableKey.GOLD_AGGREGATED_ADVERTISER_SPEND: (
             "Per advertiser: totals, latest budget, latest activity and serving status now "
             "(null until the serving stream has seen the advertiser) (AggregatedAdvertiserSpend).",
             f"""SELECT max(s.advertiser) AS advertiser, max(s.advertiser_id) AS advertiser_id,
@@ -170,7 +170,7 @@ GROUP BY s.advertiser_key""",
 
 def attribution_views_sql(config: PipelineConfig) -> dict[str, str]:
     """One view of gold_attribution per model (`gold_attribution_<model>`): name -> its DDL."""
-    attribution = config.table("gold_attribution")
+    attribution = config.table(TableKey.GOLD_ATTRIBUTION)
     return {
         model_view_name(config, model): (
             f"CREATE OR REPLACE VIEW {model_view_name(config, model)}\n"
@@ -184,12 +184,15 @@ def attribution_views_sql(config: PipelineConfig) -> dict[str, str]:
 def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
     """Create or replace the views whose tables exist; returns the views' names."""
     views: dict[str, str] = {}
-    if spark.catalog.tableExists(config.table("silver_events")):
+    if spark.catalog.tableExists(config.table(TableKey.SILVER_EVENTS)):
         views.update(event_type_views_sql(config))
-    gold_tables = (config.table("gold_advertiser_spend"), config.table("gold_serving_status"))
+    gold_tables = (
+        config.table(TableKey.GOLD_ADVERTISER_SPEND),
+        config.table(TableKey.GOLD_SERVING_STATUS),
+    )
     if all(spark.catalog.tableExists(table) for table in gold_tables):
         views.update(gold_views_sql(config))
-    if spark.catalog.tableExists(config.table("gold_attribution")):
+    if spark.catalog.tableExists(config.table(TableKey.GOLD_ATTRIBUTION)):
         views.update(attribution_views_sql(config))
     for ddl in views.values():
         spark.sql(ddl)

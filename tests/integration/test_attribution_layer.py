@@ -15,12 +15,14 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.attribution.layer import refresh_attribution, start_attribution
 from ad_marketing_pipeline.attribution.models import MODELS
+from ad_marketing_pipeline.attribution.stream import ATTRIBUTION, refresh_attribution
 from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_TABLES, model_view_name
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import Runtime, ensure_tables
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.streams import start_stream
 from ad_marketing_pipeline.tables import SILVER_EVENTS, SILVER_EVENTS_SCHEMA
 from helpers import assert_frames_equal
 from silver_rows import cancellation, conversion, event, visit
@@ -92,17 +94,20 @@ def append_to_silver(runtime: Runtime, rows: list[tuple[Any, ...]], number: int)
         .withColumn("ingest_hour", F.lit(ingested.hour))
         .coalesce(1)
     )
-    frame.write.format("delta").mode("append").saveAsTable(runtime.config.table("silver_events"))
+    frame.write.format("delta").mode("append").saveAsTable(
+        runtime.config.table(TableKey.SILVER_EVENTS)
+    )
 
 
 def run_stream(runtime: Runtime) -> None:
-    query = start_attribution(runtime, StreamTrigger())
+    ensure_tables(runtime, ATTRIBUTION.tables)
+    query = start_stream(runtime, ATTRIBUTION, StreamTrigger())
     query.awaitTermination()
     assert query.exception() is None
 
 
 def table_versions(runtime: Runtime) -> dict[str, int]:
-    versions = {}
+    versions: dict[str, int] = {}
     for spec in ATTRIBUTION_TABLES:
         history = DeltaTable.forName(runtime.spark, runtime.config.table(spec.key)).history(1)
         row = history.select("version").first()
@@ -155,7 +160,7 @@ def test_incremental_runs_equal_a_full_refresh_and_an_idle_run_changes_nothing(
 @pytest.mark.slow
 def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> None:
     config = streamed.config
-    attribution = spark.table(config.table("gold_attribution"))
+    attribution = spark.table(config.table(TableKey.GOLD_ATTRIBUTION))
     first_and_last = attribution.filter(F.col("model").isin("first_click", "last_click")).select(
         "conversion_id", "model", "channel", "attributed_revenue"
     )
@@ -178,7 +183,7 @@ def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> 
 
     # Every model attributes exactly the non-cancelled revenue (120 + 15 + 40 + 33.333333).
     revenue = (
-        spark.table(config.table("gold_attribution_comparison"))
+        spark.table(config.table(TableKey.GOLD_ATTRIBUTION_COMPARISON))
         .groupBy("model")
         .agg(F.sum("revenue").cast("decimal(18,6)").alias("revenue"))
     )
@@ -197,7 +202,7 @@ def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> 
 
     # Spend per channel comes from every click, also one without a user.
     spend = (
-        spark.table(config.table("gold_channel_performance"))
+        spark.table(config.table(TableKey.GOLD_CHANNEL_PERFORMANCE))
         .filter(F.col("model") == "linear")
         .select("channel", "spend", "clicks")
     )
@@ -219,7 +224,7 @@ def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> 
     )
 
     # The late page view joined u1's session of the click two days before.
-    sessions = spark.table(config.table("gold_sessions")).filter(F.col("user_id") == "u1")
+    sessions = spark.table(config.table(TableKey.GOLD_SESSIONS)).filter(F.col("user_id") == "u1")
     assert_frames_equal(
         sessions.select("session_start", "session_end", "landing_channel", "event_count"),
         spark.createDataFrame(

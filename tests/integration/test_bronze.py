@@ -14,17 +14,14 @@ from confluent_kafka import Producer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import (
-    prepare_runtime,
-    provision,
-    run_layers,
-    start_bronze,
-)
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.pipeline import run_layers, start_layer
 from ad_marketing_pipeline.producer import send_to_kafka
+from ad_marketing_pipeline.provisioning import provision
+from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from helpers import assert_frames_equal, kill_run_after_batches, wait_until, write_conf
 
@@ -74,7 +71,7 @@ def run_bronze_once(spark: SparkSession, config: PipelineConfig) -> None:
 
 
 def bronze(spark: SparkSession, config: PipelineConfig) -> DataFrame:
-    return spark.table(config.table("bronze_events"))
+    return spark.table(config.table(TableKey.BRONZE_EVENTS))
 
 
 def payload_bytes(rows: DataFrame) -> DataFrame:
@@ -93,10 +90,10 @@ def test_provision_creates_bronze_with_the_expected_table_properties(
     runtime = prepare_runtime(spark, config, environ={})
 
     created = provision(runtime)
-    assert config.table("bronze_events") in created
+    assert config.table(TableKey.BRONZE_EVENTS) in created
     assert provision(runtime) == created  # idempotent
 
-    detail = spark.sql(f"DESCRIBE DETAIL {config.table('bronze_events')}").first()
+    detail = spark.sql(f"DESCRIBE DETAIL {config.table(TableKey.BRONZE_EVENTS)}").first()
     assert detail is not None
     assert detail["clusteringColumns"] == ["ingest_date"]
     assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
@@ -227,7 +224,7 @@ def test_file_added_while_the_stream_runs_lands_once(spark: SparkSession, tmp_pa
     landing = Path(config.landing_path)
     write_file(landing, "events-00000.jsonl", numbered_lines(0, 200))
     runtime = prepare_runtime(spark, config, environ={})
-    query = start_bronze(runtime, StreamTrigger(processing_time="1 second"))
+    query = start_layer(runtime, "bronze", StreamTrigger(processing_time="1 second"))
     try:
         wait_until(lambda: bronze(spark, config).count() == 200, 90, "the first file")
         write_file(landing, "events-00001.jsonl", numbered_lines(200, 300))

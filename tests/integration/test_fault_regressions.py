@@ -29,15 +29,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 import silver_rows
-from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig
-from ad_marketing_pipeline.entrypoints import (
-    LAYER_TABLES,
-    ensure_tables,
-    prepare_runtime,
-    run_layers,
-)
+from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig, TableKey
+from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
 from helpers import assert_frames_equal
 
@@ -69,7 +67,7 @@ def run(spark: SparkSession, config: PipelineConfig, layers: Sequence[str]) -> N
 
 
 def table(spark: SparkSession, config: PipelineConfig, key: str) -> DataFrame:
-    return spark.table(config.table(key))
+    return spark.table(config.table(TableKey(key)))
 
 
 def click(click_id: str, at: str, amount: str | float, **fields: Any) -> dict[str, Any]:
@@ -146,7 +144,7 @@ class HostileRun:
 
     def hour_rows(self, advertiser_key: str) -> list[Any]:
         return (
-            self.table("gold_advertiser_spend")
+            self.table(TableKey.GOLD_ADVERTISER_SPEND)
             .filter(F.col("advertiser_key") == advertiser_key)
             .orderBy("window_start")
             .collect()
@@ -154,7 +152,7 @@ class HostileRun:
 
     def serving(self, advertiser_key: str) -> Any:
         rows = (
-            self.table("gold_latest_serving_status")
+            self.table(TableKey.GOLD_LATEST_SERVING_STATUS)
             .filter(F.col("advertiser_key") == advertiser_key)
             .collect()
         )
@@ -178,7 +176,7 @@ def hostile_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
 def test_case_2_distinct_events_sharing_an_id_or_an_instant_stay_distinct(
     hostile_run: HostileRun,
 ) -> None:
-    silver = hostile_run.table("silver_events")
+    silver = hostile_run.table(TableKey.SILVER_EVENTS)
     ids = {row["event_id"] for row in silver.select("event_id").collect()}
     assert {"ad_click:42", "conversion:42"} <= ids
     impressions = silver.filter(F.col("event_type") == "impression")
@@ -202,7 +200,7 @@ def test_case_2_distinct_events_sharing_an_id_or_an_instant_stay_distinct(
 def test_case_4_absurd_amounts_are_quarantined_and_nothing_stalls(
     hostile_run: HostileRun,
 ) -> None:
-    quarantine = hostile_run.table("silver_quarantine")
+    quarantine = hostile_run.table(TableKey.SILVER_QUARANTINE)
     codes = {
         json.loads(row["payload"])["click_id"]: row["reason_codes"] for row in quarantine.collect()
     }
@@ -210,7 +208,7 @@ def test_case_4_absurd_amounts_are_quarantined_and_nothing_stalls(
     assert [row["gross_spend"] for row in hostile_run.hour_rows("Poison")] == [Decimal("2.5")]
     # The second run moved Gold on: the later advertiser's click is there.
     assert [row["gross_spend"] for row in hostile_run.hour_rows("Later")] == [Decimal("3")]
-    assert hostile_run.table("ops_dead_letters").count() == 0
+    assert hostile_run.table(TableKey.OPS_DEAD_LETTERS).count() == 0
 
 
 @pytest.mark.slow
@@ -220,7 +218,7 @@ def test_case_5_the_advertiser_id_is_the_key_names_are_labels(hostile_run: Hosti
         ("Acme", Decimal(10), False)
     ]
     names = (
-        hostile_run.table("gold_advertiser_spend")
+        hostile_run.table(TableKey.GOLD_ADVERTISER_SPEND)
         .filter(F.lower("advertiser") == "acme")
         .select("advertiser_key")
         .distinct()
@@ -239,15 +237,17 @@ def test_case_5_the_advertiser_id_is_the_key_names_are_labels(hostile_run: Hosti
 def test_case_10_the_first_received_copy_wins_and_the_others_are_counted(
     hostile_run: HostileRun,
 ) -> None:
-    copies = hostile_run.table("silver_events").filter(F.col("click_id") == "dup-1").collect()
+    copies = (
+        hostile_run.table(TableKey.SILVER_EVENTS).filter(F.col("click_id") == "dup-1").collect()
+    )
     assert [row["amount"] for row in copies] == [Decimal(5)]
-    quality = hostile_run.table("ops_data_quality").agg(
+    quality = hostile_run.table(TableKey.OPS_DATA_QUALITY).agg(
         F.sum("input_rows"),
         F.sum("inserted_rows"),
         F.sum("duplicate_rows"),
         F.sum("quarantined_rows"),
     )
-    bronze_rows = hostile_run.table("bronze_events").count()
+    bronze_rows = hostile_run.table(TableKey.BRONZE_EVENTS).count()
     assert quality.first() == (bronze_rows, bronze_rows - 4, 2, 2)
     assert [row["gross_spend"] for row in hostile_run.hour_rows("Dupe")] == [Decimal(5)]
     assert hostile_run.serving("Dupe")["spend_to_date"] == Decimal(5)
@@ -437,7 +437,7 @@ def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_comp
     # cannot place in a budget hour, between two ordinary clicks.
     config = pipeline_config(tmp_path)
     runtime = prepare_runtime(spark, config, environ={})
-    ensure_tables(runtime, [*LAYER_TABLES["silver"], *LAYER_TABLES["gold"]])
+    ensure_tables(runtime, GOLD.tables)
     ordinary = datetime(2024, 1, 1, 9)
     rows = [
         silver_rows.event(
@@ -454,7 +454,7 @@ def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_comp
     ]
     spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA).write.format("delta").mode(
         "append"
-    ).saveAsTable(config.table("silver_events"))
+    ).saveAsTable(config.table(TableKey.SILVER_EVENTS))
 
     run(spark, config, ["gold"])  # completes
 
@@ -479,7 +479,11 @@ def gold_history(spark: SparkSession, config: PipelineConfig) -> dict[str, int]:
     """The current Delta version of each Gold table."""
     versions = {}
     for key in GOLD_TABLES:
-        newest = spark.sql(f"DESCRIBE HISTORY {config.table(key)}").agg(F.max("version")).first()
+        newest = (
+            spark.sql(f"DESCRIBE HISTORY {config.table(TableKey(key))}")
+            .agg(F.max("version"))
+            .first()
+        )
         assert newest is not None
         versions[key] = int(newest[0])
     return versions
@@ -531,7 +535,7 @@ def test_case_9_a_gold_batch_stopped_between_any_two_writes_replays_to_the_same_
 
     for write in (1, 2, 3, 4, 5):
         for key, version in before.items():
-            spark.sql(f"RESTORE TABLE {config.table(key)} TO VERSION AS OF {version}")
+            spark.sql(f"RESTORE TABLE {config.table(TableKey(key))} TO VERSION AS OF {version}")
         shutil.rmtree(checkpoint)
         shutil.copytree(saved_checkpoint, checkpoint)
         stopped = config.model_copy(

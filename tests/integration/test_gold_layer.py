@@ -16,11 +16,13 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
-from ad_marketing_pipeline.gold.layer import gold_foreach_batch
+from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.runtime import prepare_runtime
+from ad_marketing_pipeline.streams import micro_batches
 from helpers import assert_frames_equal
 
 GOLD_TABLES_AND_VIEWS = (
@@ -70,14 +72,17 @@ def run_pipeline(
 
 
 def snapshot(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
-    return {key: spark.table(config.table(key)).localCheckpoint() for key in GOLD_TABLES_AND_VIEWS}
+    return {
+        key: spark.table(config.table(TableKey(key))).localCheckpoint()
+        for key in GOLD_TABLES_AND_VIEWS
+    }
 
 
 def assert_gold_equals(
     spark: SparkSession, config: PipelineConfig, before: dict[str, DataFrame]
 ) -> None:
     for key, rows in before.items():
-        assert_frames_equal(spark.table(config.table(key)), rows)
+        assert_frames_equal(spark.table(config.table(TableKey(key))), rows)
 
 
 @pytest.mark.slow
@@ -106,7 +111,7 @@ def test_incremental_runs_with_late_data_equal_a_full_refresh(
     run_pipeline(spark, config, full_refresh=True)
 
     assert_gold_equals(spark, config, incremental)
-    detail = spark.sql(f"DESCRIBE DETAIL {config.table('gold_advertiser_spend')}").first()
+    detail = spark.sql(f"DESCRIBE DETAIL {config.table(TableKey.GOLD_ADVERTISER_SPEND)}").first()
     assert detail is not None
     assert list(detail["clusteringColumns"]) == ["advertiser_key", "window_start"]  # kept
 
@@ -118,8 +123,8 @@ def test_a_gold_batch_run_twice_changes_nothing(spark: SparkSession, tmp_path: P
     land(config, "events", lines)
     run_pipeline(spark, config)
     before = snapshot(spark, config)
-    silver = spark.table(config.table("silver_events"))
-    write = gold_foreach_batch(config)
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
+    write = micro_batches(GOLD, config)
     # Outside its stream, the writer finds the stream's id in the checkpoint's metadata file.
     (Path(config.checkpoint("gold")) / "metadata").write_text('{"id":"gold-stream"}\n')
 
@@ -170,7 +175,7 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = gold_config(tmp_path)
-    spend = config.table("gold_advertiser_spend")
+    spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     columns = [field.split()[0] for field in SPEND_SCHEMA.split(", ")]
     land(
         config,
@@ -210,7 +215,7 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
             ],
         ),
     )
-    status = spark.table(config.table("gold_latest_serving_status")).select(
+    status = spark.table(config.table(TableKey.GOLD_LATEST_SERVING_STATUS)).select(
         "advertiser", "latest_can_serve", F.col("spend_to_date").cast("string")
     )
     assert status.collect() == [("acme", False, "14.000000")]
@@ -221,7 +226,7 @@ def test_a_name_learned_later_and_an_earlier_refund_replace_the_rows_they_change
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = gold_config(tmp_path)
-    spend = config.table("gold_advertiser_spend")
+    spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     land(
         config,
         "1-first",

@@ -27,10 +27,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 import reference_model as reference
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.runtime import prepare_runtime
 from helpers import assert_frames_equal, committed_batches
 from reference_model import SpendRow, grouped
 
@@ -64,7 +65,7 @@ def gold_config(root: Path) -> PipelineConfig:
 def received_records(spark: SparkSession, config: PipelineConfig) -> list[reference.Record]:
     """The landing files' lines as Bronze received them (its ingest time per file)."""
     files = (
-        spark.table(config.table("bronze_events"))
+        spark.table(config.table(TableKey.BRONZE_EVENTS))
         .groupBy("file_path")
         .agg(F.min("ingested_at").alias("ingested_at"))
         .collect()
@@ -307,9 +308,11 @@ def test_gold_spend_equals_an_independent_recomputation_of_generated_events(
         [row.as_tuple() for row in rows], reference.ADVERTISER_SPEND_DDL
     )
     assert_frames_equal(
-        spark.table(config.table("gold_advertiser_spend")).select(*expected.columns), expected
+        spark.table(config.table(TableKey.GOLD_ADVERTISER_SPEND)).select(*expected.columns),
+        expected,
     )
     for view, view_rows in expected_views(rows, serving_status):
         assert_frames_equal(
-            spark.table(config.table(view)), spark.createDataFrame(view_rows, VIEW_DDL[view])
+            spark.table(config.table(TableKey(view))),
+            spark.createDataFrame(view_rows, VIEW_DDL[view]),
         )

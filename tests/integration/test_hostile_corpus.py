@@ -21,9 +21,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 import reference_model as reference
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.runtime import prepare_runtime
 from helpers import assert_frames_equal
 from hostile_corpus import FILE_NAMES, Kind, PlacedLine, build_corpus, landing_files, placed_lines
 
@@ -94,13 +95,13 @@ class HostileRun:
     versions: dict[str, int]  # each steady table's Delta version after the first run
 
     def table(self, key: str) -> DataFrame:
-        return self.spark.table(self.config.table(key))
+        return self.spark.table(self.config.table(TableKey(key)))
 
     def records(self) -> list[reference.Record]:
         """The landing files' records as Bronze received them (its ingest time per file)."""
         files = {
             row["file_name"]: (row["file_path"], row["ingested_at"])
-            for row in self.table("bronze_events")
+            for row in self.table(TableKey.BRONZE_EVENTS)
             .groupBy(file_name(F.col("file_path")).alias("file_name"), "file_path")
             .agg(F.min("ingested_at").alias("ingested_at"))
             .collect()
@@ -130,7 +131,7 @@ def hostile_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
     run_layers(
         prepare_runtime(spark, config, environ={}), CHAIN, StreamTrigger(), on_layer_done=done
     )
-    versions = {key: latest_version(spark, config.table(key)) for key in STEADY_TABLES}
+    versions = {key: latest_version(spark, config.table(TableKey(key))) for key in STEADY_TABLES}
     # A second run with nothing new.
     run_layers(prepare_runtime(spark, config, environ={}), CHAIN, StreamTrigger())
     return HostileRun(spark, config, kinds, placed_lines(kinds), contents, layers_done, versions)
@@ -159,7 +160,7 @@ def test_bronze_keeps_every_line_exactly(hostile_run: HostileRun) -> None:
         for offset, line in enumerate(reference.file_lines(content))
     ]
     assert len(expected) == len(hostile_run.placed)
-    bronze = hostile_run.table("bronze_events")
+    bronze = hostile_run.table(TableKey.BRONZE_EVENTS)
     assert_frames_equal(
         bronze.select(file_name(F.col("file_path")).alias("file_name"), "offset", "payload"),
         spark.createDataFrame(expected, f"{POSITION_DDL}, payload string"),
@@ -175,12 +176,14 @@ def fates(hostile_run: HostileRun) -> DataFrame:
         [(p.kind, p.file_name, p.offset) for p in hostile_run.placed],
         f"kind string, {POSITION_DDL}",
     )
-    quarantined = hostile_run.table("silver_quarantine").select(
+    quarantined = hostile_run.table(TableKey.SILVER_QUARANTINE).select(
         *position, F.array_sort(F.array_distinct("reason_codes")).alias("reasons")
     )
-    inserted = hostile_run.table("silver_events").select(*position, F.lit(True).alias("inserted"))
+    inserted = hostile_run.table(TableKey.SILVER_EVENTS).select(
+        *position, F.lit(True).alias("inserted")
+    )
     landed = (
-        hostile_run.table("bronze_events")
+        hostile_run.table(TableKey.BRONZE_EVENTS)
         .select(*position)
         .join(kinds, ["file_name", "offset"], "left")
         .join(quarantined, ["file_name", "offset"], "left")
@@ -215,7 +218,7 @@ def test_every_kind_lands_where_the_corpus_says(hostile_run: HostileRun) -> None
 
 
 def test_silver_counts_every_record_once(hostile_run: HostileRun) -> None:
-    batches = hostile_run.table("ops_data_quality").collect()
+    batches = hostile_run.table(TableKey.OPS_DATA_QUALITY).collect()
     assert len(batches) >= 3, "Silver should meet the corpus in several micro-batches"
     unbalanced = [
         row.asDict()
@@ -235,14 +238,14 @@ def test_silver_counts_every_record_once(hostile_run: HostileRun) -> None:
             "quarantined_rows",
         )
     }
-    assert counted["input_rows"] == hostile_run.table("bronze_events").count()
-    assert counted["inserted_rows"] == hostile_run.table("silver_events").count()
-    assert counted["quarantined_rows"] == hostile_run.table("silver_quarantine").count()
+    assert counted["input_rows"] == hostile_run.table(TableKey.BRONZE_EVENTS).count()
+    assert counted["inserted_rows"] == hostile_run.table(TableKey.SILVER_EVENTS).count()
+    assert counted["quarantined_rows"] == hostile_run.table(TableKey.SILVER_QUARANTINE).count()
     assert counted == reference.outcome_counts(hostile_run.outcome())
 
 
 def test_whatever_gold_sets_aside_has_a_reason(hostile_run: HostileRun) -> None:
-    dead_letters = hostile_run.table("ops_dead_letters")
+    dead_letters = hostile_run.table(TableKey.OPS_DEAD_LETTERS)
     without_reason = dead_letters.filter(F.coalesce(F.trim("reason"), F.lit("")) == "")
     assert without_reason.count() == 0
 
@@ -258,12 +261,12 @@ def test_gold_spend_equals_the_reference(hostile_run: HostileRun) -> None:
         [row.as_tuple() for row in rows], reference.ADVERTISER_SPEND_DDL
     )
     assert_frames_equal(
-        hostile_run.table("gold_advertiser_spend").select(*expected.columns), expected
+        hostile_run.table(TableKey.GOLD_ADVERTISER_SPEND).select(*expected.columns), expected
     )
 
 
 def test_the_serving_status_equals_the_reference(hostile_run: HostileRun) -> None:
-    status = hostile_run.table("gold_latest_serving_status")
+    status = hostile_run.table(TableKey.GOLD_LATEST_SERVING_STATUS)
     (as_of,) = {row["as_of"].astimezone(UTC) for row in status.select("as_of").collect()}
     # The last file holds a click stamped 14 minutes after it was written: "now" is when the
     # serving stream received it, between the end of Bronze and the end of the serving stream.
@@ -290,7 +293,7 @@ def test_the_serving_status_equals_the_reference(hostile_run: HostileRun) -> Non
 
 def test_a_second_run_with_nothing_new_changes_nothing(hostile_run: HostileRun) -> None:
     for key, version in hostile_run.versions.items():
-        table = hostile_run.config.table(key)
+        table = hostile_run.config.table(TableKey(key))
         assert_frames_equal(
             hostile_run.spark.table(table),
             hostile_run.spark.sql(f"SELECT * FROM {table} VERSION AS OF {version}"),

@@ -14,10 +14,12 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import ensure_tables, prepare_runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.ops import layer_status
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.tables import (
     OPS_DATA_QUALITY,
     OPS_STREAMING_PROGRESS,
@@ -72,7 +74,7 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
         prepare_runtime(spark, config, environ={}), ["bronze", "silver", "gold"], StreamTrigger()
     )
 
-    progress = spark.table(config.table("ops_streaming_progress"))
+    progress = spark.table(config.table(TableKey.OPS_STREAMING_PROGRESS))
     bronze = progress.filter("query_name = 'bronze_files'").orderBy("batch_id").collect()
     assert [row.input_rows for row in bronze] == [count + 1 for count in lines_per_file]
     assert [row.newest_event_time.replace(tzinfo=UTC) for row in bronze] == FILE_MTIMES
@@ -100,7 +102,9 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
 
     status = {
         row.query_name: row
-        for row in layer_status(progress, spark.table(config.table("ops_data_quality"))).collect()
+        for row in layer_status(
+            progress, spark.table(config.table(TableKey.OPS_DATA_QUALITY))
+        ).collect()
     }
     assert status["bronze_files"].last_batch_rows == lines_per_file[-1] + 1
     assert status["bronze_files"].batches == 3
@@ -123,7 +127,7 @@ def test_progress_rows_past_the_retention_are_pruned_when_a_run_starts(
     )
     runtime = prepare_runtime(spark, config, environ={})
     ensure_tables(runtime, [OPS_STREAMING_PROGRESS, OPS_DATA_QUALITY])
-    table = config.table("ops_streaming_progress")
+    table = config.table(TableKey.OPS_STREAMING_PROGRESS)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         ("silver", "q", "r", batch, now - age, now - age, 1, None, None, 1, None, None, None)
@@ -139,7 +143,7 @@ def test_progress_rows_past_the_retention_are_pruned_when_a_run_starts(
     assert [row["batch_id"] for row in kept] == [2]
     status = layer_status(
         spark.table(table),
-        spark.table(config.table("ops_data_quality")),
+        spark.table(config.table(TableKey.OPS_DATA_QUALITY)),
         retention_days=config.ops.retention_days,
     ).collect()
     assert {row["query_name"] for row in status} <= {"silver", "bronze_files"}

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.runtime import prepare_runtime
 from helpers import assert_frames_equal
 
 STATUS_DDL = (
@@ -55,7 +56,7 @@ def run_serving(spark: SparkSession, config: PipelineConfig) -> None:
 
 
 def status(spark: SparkSession, config: PipelineConfig) -> Any:
-    return spark.table(config.table("gold_latest_serving_status")).select(
+    return spark.table(config.table(TableKey.GOLD_LATEST_SERVING_STATUS)).select(
         *[field.split()[0] for field in STATUS_DDL.split(", ")]
     )
 
@@ -107,7 +108,7 @@ def test_each_click_counts_once_names_move_stand_ins_and_a_replayed_batch_change
             STATUS_DDL,
         ),
     )
-    table = config.table("gold_serving_status")
+    table = config.table(TableKey.GOLD_SERVING_STATUS)
     assert spark.table(table).agg({"serving_batch_id": "max"}).first()[0] == 2  # type: ignore[index]
 
     # A crash after batch 2's write, before its commit: forget its commit (and the batch that

@@ -13,16 +13,14 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import (
-    LAYER_TABLES,
-    ensure_tables,
-    prepare_runtime,
-    run_layers,
-)
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.runtime import prepare_runtime
+from ad_marketing_pipeline.silver.stream import SILVER
 from ad_marketing_pipeline.spark import get_spark
-from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
+from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from ad_marketing_pipeline.views import SILVER_EVENT_TYPE_VIEWS, event_type_view_columns
 from helpers import assert_frames_equal
 
@@ -183,7 +181,7 @@ def append_to_bronze(
     spark: SparkSession, config: PipelineConfig, payloads: Sequence[str], first_offset: int
 ) -> None:
     records = bronze_records(spark, payloads, first_offset)
-    records.write.format("delta").mode("append").saveAsTable(config.table("bronze_events"))
+    records.write.format("delta").mode("append").saveAsTable(config.table(TableKey.BRONZE_EVENTS))
 
 
 def run_silver(spark: SparkSession, config: PipelineConfig) -> None:
@@ -193,7 +191,7 @@ def run_silver(spark: SparkSession, config: PipelineConfig) -> None:
 def provisioned(spark: SparkSession, root: Path) -> PipelineConfig:
     config = corpus_config(root)
     runtime = prepare_runtime(spark, config, environ={})
-    ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
+    ensure_tables(runtime, SILVER.tables)
     return config
 
 
@@ -216,7 +214,7 @@ def test_every_kind_of_bad_input_is_quarantined_for_its_reason_and_no_good_event
 
     run_silver(spark, config)  # must not raise: bad input never fails the stream
 
-    quarantine = spark.table(config.table("silver_quarantine"))
+    quarantine = spark.table(config.table(TableKey.SILVER_QUARANTINE))
     expected_quarantine = spark.createDataFrame(
         [(payload, sorted(codes)) for payload, codes in BAD_INPUT.values()],
         "payload string, reason_codes array<string>",
@@ -227,7 +225,7 @@ def test_every_kind_of_bad_input_is_quarantined_for_its_reason_and_no_good_event
         ),
         expected_quarantine,
     )
-    silver = spark.table(config.table("silver_events"))
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
     assert silver.count() == len(good) + 1
     dup = silver.filter(F.col("event_id") == "ad_click:c-dup").select("amount").first()
     assert dup is not None and float(dup["amount"]) == 1.0
@@ -238,7 +236,7 @@ def test_every_kind_of_bad_input_is_quarantined_for_its_reason_and_no_good_event
         "experiment": '{"arm":"B"}',
         "score": "0.7",
     }
-    quality = spark.table(config.table("ops_data_quality")).agg(
+    quality = spark.table(config.table(TableKey.OPS_DATA_QUALITY)).agg(
         F.sum("input_rows").alias("input_rows"),
         F.sum("inserted_rows").alias("inserted_rows"),
         F.sum("duplicate_rows").alias("duplicate_rows"),
@@ -267,14 +265,14 @@ def test_late_events_land_once_and_a_later_replay_of_them_is_a_duplicate(
     append_to_bronze(spark, config, late, first_offset=8)  # the same late events again
     run_silver(spark, config)
 
-    silver = spark.table(config.table("silver_events")).select("event_id")
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS)).select("event_id")
     expected = spark.createDataFrame(
         [(f"ad_click:c-now-{n}",) for n in range(5)]
         + [(f"ad_click:c-late-{n}",) for n in range(3)],
         "event_id string",
     )
     assert_frames_equal(silver, expected)
-    duplicates = spark.table(config.table("ops_data_quality")).agg(F.sum("duplicate_rows"))
+    duplicates = spark.table(config.table(TableKey.OPS_DATA_QUALITY)).agg(F.sum("duplicate_rows"))
     assert duplicates.first() == (3,)
 
 
@@ -284,7 +282,7 @@ def test_each_event_type_has_a_typed_view_that_a_new_session_recreates(
     config = provisioned(spark, tmp_path)
     append_to_bronze(spark, config, list(GOOD_INPUT.values()), first_offset=0)
     run_silver(spark, config)
-    silver = spark.table(config.table("silver_events"))
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
 
     for view in SILVER_EVENT_TYPE_VIEWS:
         spark.sql(f"DROP VIEW {config.table(view.key)}")  # as in a new local process
@@ -295,6 +293,6 @@ def test_each_event_type_has_a_typed_view_that_a_new_session_recreates(
         assert rows.columns == event_type_view_columns(view.event_type)
         expected = silver.filter(F.col("event_type") == view.event_type).select(*rows.columns)
         assert_frames_equal(rows, expected)
-    clicks = spark.table(config.table("silver_ad_clicks"))
+    clicks = spark.table(config.table(TableKey.SILVER_AD_CLICKS))
     assert {"click_id", "amount", "budget_value", "currency"} <= set(clicks.columns)
     assert "revenue" not in clicks.columns

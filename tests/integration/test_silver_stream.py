@@ -11,17 +11,15 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import (
-    LAYER_TABLES,
-    ensure_tables,
-    prepare_runtime,
-    run_layers,
-    silver_foreach_batch,
-)
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
+from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.runtime import prepare_runtime
+from ad_marketing_pipeline.silver.stream import SILVER
+from ad_marketing_pipeline.streams import micro_batches
+from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from helpers import assert_frames_equal, kill_run_after_batches, write_conf
 
 EXPECTED_CODE = {
@@ -69,10 +67,10 @@ def test_every_bronze_record_is_in_silver_quarantine_or_counted_duplicate(
 
     run_once(spark, config)
 
-    bronze = spark.table(config.table("bronze_events"))
-    silver = spark.table(config.table("silver_events"))
-    quarantine = spark.table(config.table("silver_quarantine"))
-    quality = spark.table(config.table("ops_data_quality"))
+    bronze = spark.table(config.table(TableKey.BRONZE_EVENTS))
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
+    quarantine = spark.table(config.table(TableKey.SILVER_QUARANTINE))
+    quality = spark.table(config.table(TableKey.OPS_DATA_QUALITY))
     totals = quality.agg(
         *(
             F.sum(name).alias(name)
@@ -110,7 +108,7 @@ def test_replaying_the_input_leaves_silver_unchanged(spark: SparkSession, tmp_pa
     run_once(spark, config)
     stable_columns = [
         c
-        for c in spark.table(config.table("silver_events")).columns
+        for c in spark.table(config.table(TableKey.SILVER_EVENTS)).columns
         if c
         not in (
             "processed_at",
@@ -122,21 +120,23 @@ def test_replaying_the_input_leaves_silver_unchanged(spark: SparkSession, tmp_pa
             "ingest_hour",
         )
     ]
-    before = spark.table(config.table("silver_events")).select(*stable_columns).localCheckpoint()
+    before = (
+        spark.table(config.table(TableKey.SILVER_EVENTS)).select(*stable_columns).localCheckpoint()
+    )
 
     for path in sorted(landing.glob("events-*.jsonl")):
         shutil.copy(path, landing / f"replay-{path.name}".replace("replay-events", "events-replay"))
     run_once(spark, config)
 
-    assert spark.table(config.table("bronze_events")).count() == 4_000
-    after = spark.table(config.table("silver_events")).select(*stable_columns)
+    assert spark.table(config.table(TableKey.BRONZE_EVENTS)).count() == 4_000
+    after = spark.table(config.table(TableKey.SILVER_EVENTS)).select(*stable_columns)
     assert_frames_equal(after, before)
 
 
 def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
     config = silver_config(tmp_path)
     runtime = prepare_runtime(spark, config, environ={})
-    ensure_tables(runtime, [BRONZE_EVENTS, *LAYER_TABLES["silver"]])
+    ensure_tables(runtime, SILVER.tables)
     lines = [line.text for line in generate_lines(SETTINGS.model_copy(update={"events": 500}))]
     batch = (
         spark.createDataFrame([(line,) for line in lines], "payload string")
@@ -150,23 +150,23 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
         )
         .withColumns({"source_kind": F.lit("files"), "ingested_at": F.current_timestamp()})
     )
-    write = silver_foreach_batch(runtime)
+    write = micro_batches(SILVER, config)
     # The stream's checkpoint names it (Spark writes this file when a query first starts).
     checkpoint = Path(config.checkpoint("silver"))
     checkpoint.mkdir(parents=True)
     (checkpoint / "metadata").write_text('{"id":"4b6f4c3e-0000-4000-8000-000000000007"}\n')
 
     write(batch, 7)
-    tables = ("silver_events", "silver_quarantine", "ops_data_quality")
+    tables = (TableKey.SILVER_EVENTS, TableKey.SILVER_QUARANTINE, TableKey.OPS_DATA_QUALITY)
     first = {name: spark.table(config.table(name)).count() for name in tables}
     write(batch, 7)  # the same batch again, as after a crash before the checkpoint commit
 
     assert {name: spark.table(config.table(name)).count() for name in tables} == first
-    quality = spark.table(config.table("ops_data_quality")).first()
+    quality = spark.table(config.table(TableKey.OPS_DATA_QUALITY)).first()
     assert quality is not None
     assert quality["input_rows"] == 500
-    assert quality["inserted_rows"] == first["silver_events"]
-    assert quality["quarantined_rows"] == first["silver_quarantine"]
+    assert quality["inserted_rows"] == first[TableKey.SILVER_EVENTS]
+    assert quality["quarantined_rows"] == first[TableKey.SILVER_QUARANTINE]
 
 
 def silver_columns_that_do_not_depend_on_when(frame: DataFrame) -> DataFrame:
@@ -216,7 +216,7 @@ def test_sigkill_during_silver_then_restart_equals_an_uninterrupted_run(
         return spark.read.format("delta").load(str(folder))
 
     def uninterrupted(key: str) -> DataFrame:
-        return spark.table(reference.table(key))
+        return spark.table(reference.table(TableKey(key)))
 
     assert_frames_equal(
         silver_columns_that_do_not_depend_on_when(killed("silver_ad_events")),

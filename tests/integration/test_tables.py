@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DecimalType
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.gold.tables import GOLD_ADVERTISER_SPEND
 from ad_marketing_pipeline.tables import OPS_STREAMING_PROGRESS, ensure_table
 
@@ -28,7 +28,10 @@ def test_a_table_of_an_earlier_version_is_evolved_and_keeps_its_rows(
         }
     )
     spark.sql(f"CREATE SCHEMA {config.namespace}")
-    spend, progress = config.table("gold_advertiser_spend"), config.table("ops_streaming_progress")
+    spend, progress = (
+        config.table(TableKey.GOLD_ADVERTISER_SPEND),
+        config.table(TableKey.OPS_STREAMING_PROGRESS),
+    )
     # As the previous version made them: no advertiser_key, DECIMAL(18, 6) sums, append-only.
     spark.sql(
         f"CREATE TABLE {spend} (advertiser STRING, window_start TIMESTAMP, "

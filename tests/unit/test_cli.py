@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 
 from ad_marketing_pipeline import contract
-from ad_marketing_pipeline.cli import build_parser, config_from_args, main
-from ad_marketing_pipeline.config import LOCAL_KAFKA_BOOTSTRAP, KafkaSource, ServingConfig
-from ad_marketing_pipeline.entrypoints import serving_trigger
+from ad_marketing_pipeline.cli import build_parser, main
+from ad_marketing_pipeline.config import (
+    LOCAL_KAFKA_BOOTSTRAP,
+    KafkaSource,
+    PipelineConfig,
+    ServingConfig,
+)
+from ad_marketing_pipeline.invocation import config_from_args
 from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.serving.stream import serving_trigger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("generate", "run", "sql", "demo", "provision", "status", "config", "kafka-broker")
@@ -167,6 +173,6 @@ def test_generate_rate_is_for_sending_only(
 
 
 def test_the_serving_stream_keeps_its_own_interval_in_a_continuous_run() -> None:
-    serving = ServingConfig(processing_time="2 seconds")
-    assert serving_trigger(StreamTrigger("1 minute"), serving) == StreamTrigger("2 seconds")
-    assert serving_trigger(StreamTrigger(), serving) == StreamTrigger()  # once: availableNow
+    config = PipelineConfig(env="local", serving=ServingConfig(processing_time="2 seconds"))
+    assert serving_trigger(StreamTrigger("1 minute"), config) == StreamTrigger("2 seconds")
+    assert serving_trigger(StreamTrigger(), config) == StreamTrigger()  # once: availableNow

@@ -12,6 +12,7 @@ from ad_marketing_pipeline.config import (
     EventHubsSource,
     FilesSource,
     KafkaSource,
+    TableKey,
     load_config,
     redacted_dump,
 )
@@ -66,7 +67,7 @@ def test_local_defaults_put_every_path_under_the_root(tmp_path: Path) -> None:
     assert config.path("warehouse") == f"{tmp_path}/.pipeline/warehouse"
     assert config.landing_path == f"{tmp_path}/.pipeline/landing"
     assert config.checkpoint("bronze_files") == f"{tmp_path}/.pipeline/checkpoints/bronze_files"
-    assert config.table("bronze_events") == "ad_marketing.bronze_ad_events"
+    assert config.table(TableKey.BRONZE_EVENTS) == "ad_marketing.bronze_ad_events"
 
 
 def test_two_roots_never_share_a_path(tmp_path: Path) -> None:
@@ -80,7 +81,9 @@ def test_two_roots_never_share_a_path(tmp_path: Path) -> None:
 
 def test_catalog_qualifies_table_names(tmp_path: Path) -> None:
     config = load_config(conf_file=write_conf(tmp_path, "catalog: main\nschema: ads\n"))
-    assert config.table("gold_latest_serving_status") == "main.ads.gold_latest_serving_status"
+    assert (
+        config.table(TableKey.GOLD_LATEST_SERVING_STATUS) == "main.ads.gold_latest_serving_status"
+    )
 
 
 def test_flags_override_environment_which_overrides_the_file(tmp_path: Path) -> None:

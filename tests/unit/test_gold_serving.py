@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
-from ad_marketing_pipeline.gold.serving import (
+from ad_marketing_pipeline.serving.transforms import (
     ServingState,
     batch_partials,
     dedup_watermark,

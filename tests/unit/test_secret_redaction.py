@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ad_marketing_pipeline.cli import build_parser, known_secrets
+from ad_marketing_pipeline.cli import build_parser
 from ad_marketing_pipeline.config import (
     KafkaSource,
     PipelineConfig,
@@ -22,6 +22,7 @@ from ad_marketing_pipeline.config import (
     secret_values,
 )
 from ad_marketing_pipeline.errors import ConfigError
+from ad_marketing_pipeline.invocation import known_secrets
 from ad_marketing_pipeline.producer import kafka_producer_config
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.sources.eventhubs import namespace_host

@@ -11,9 +11,10 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline import contract, silver
+from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import QualityConfig
 from ad_marketing_pipeline.errors import ContractError
+from ad_marketing_pipeline.silver import transforms as silver
 from helpers import assert_frames_equal
 
 NOW = datetime(2024, 1, 2, 0, 0)

@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
 from ad_marketing_pipeline.tables import TableSpec, column
 
@@ -113,40 +113,40 @@ CHANNEL_PERFORMANCE_SCHEMA = StructType(
 )
 
 GOLD_TOUCHPOINTS = TableSpec(
-    key="gold_touchpoints",
+    key=TableKey.GOLD_TOUCHPOINTS,
     schema=TOUCHPOINTS_SCHEMA,
     comment="Ad clicks and page views with a marketing source, with their channel.",
     cluster_by=("user_id", "touched_at"),
     properties=_CDF,
 )
 GOLD_SESSIONS = TableSpec(
-    key="gold_sessions",
+    key=TableKey.GOLD_SESSIONS,
     schema=SESSIONS_SCHEMA,
     comment="Users' sessions (split after the configured inactivity) with landing channel.",
     cluster_by=("user_id", "session_start"),
     properties=_CDF,
 )
 GOLD_CONVERSION_PATHS = TableSpec(
-    key="gold_conversion_paths",
+    key=TableKey.GOLD_CONVERSION_PATHS,
     schema=CONVERSION_PATHS_SCHEMA,
     comment="Each conversion's touchpoints in its lookback window, after the path transforms.",
     cluster_by=("converted_at",),
     properties=_CDF,
 )
 GOLD_ATTRIBUTION = TableSpec(
-    key="gold_attribution",
+    key=TableKey.GOLD_ATTRIBUTION,
     schema=ATTRIBUTION_SCHEMA,
     comment="Credit and attributed revenue per conversion, model and channel.",
     cluster_by=("model", "converted_at"),
     properties=_CDF,
 )
 GOLD_ATTRIBUTION_COMPARISON = TableSpec(
-    key="gold_attribution_comparison",
+    key=TableKey.GOLD_ATTRIBUTION_COMPARISON,
     schema=COMPARISON_SCHEMA,
     comment="Per channel and model: attributed conversions, revenue and their shares.",
 )
 GOLD_CHANNEL_PERFORMANCE = TableSpec(
-    key="gold_channel_performance",
+    key=TableKey.GOLD_CHANNEL_PERFORMANCE,
     schema=CHANNEL_PERFORMANCE_SCHEMA,
     comment="Per channel and model: click spend, attributed conversions and revenue, CPA, ROAS.",
 )
@@ -163,4 +163,4 @@ ATTRIBUTION_TABLES: tuple[TableSpec, ...] = (
 
 def model_view_name(config: PipelineConfig, model: str) -> str:
     """`<namespace>.gold_attribution_<model>`."""
-    return f"{config.table('gold_attribution')}_{model}"
+    return f"{config.table(TableKey.GOLD_ATTRIBUTION)}_{model}"

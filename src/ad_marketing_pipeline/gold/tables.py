@@ -15,6 +15,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from ad_marketing_pipeline.config import TableKey
 from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
 from ad_marketing_pipeline.tables import TableSpec, column
 
@@ -164,7 +165,7 @@ AD_PERFORMANCE_SCHEMA = StructType(
 _CDF = {"delta.enableChangeDataFeed": "true"}
 
 GOLD_ADVERTISERS = TableSpec(
-    key="gold_advertisers",
+    key=TableKey.GOLD_ADVERTISERS,
     schema=ADVERTISERS_SCHEMA,
     comment=(
         "Every (advertiser id, name) pair events gave: an id's label is its smallest name, and "
@@ -173,33 +174,33 @@ GOLD_ADVERTISERS = TableSpec(
     properties=_CDF,
 )
 GOLD_ADVERTISER_SPEND = TableSpec(
-    key="gold_advertiser_spend",
+    key=TableKey.GOLD_ADVERTISER_SPEND,
     schema=ADVERTISER_SPEND_SCHEMA,
     comment="Advertiser x hour: spend, budget in effect, spend_to_date, can_serve, pacing.",
     cluster_by=("advertiser_key", "window_start"),
     properties=_CDF,
 )
 GOLD_FACT_CONVERSIONS = TableSpec(
-    key="gold_fact_conversions",
+    key=TableKey.GOLD_FACT_CONVERSIONS,
     schema=CONVERSION_FACTS_SCHEMA,
     comment="One row per conversion, with cancellation and last click.",
     cluster_by=("conversion_date", "advertiser_key"),
     properties=_CDF,
 )
 GOLD_FACT_AD_PERFORMANCE = TableSpec(
-    key="gold_fact_ad_performance",
+    key=TableKey.GOLD_FACT_AD_PERFORMANCE,
     schema=AD_PERFORMANCE_SCHEMA,
     comment="Day x source x platform x campaign delivery, spend, conversions and ratios.",
     cluster_by=("performance_date", "campaign_id"),
     properties=_CDF,
 )
 GOLD_SERVING_ADVERTISERS = TableSpec(
-    key="gold_serving_advertisers",
+    key=TableKey.GOLD_SERVING_ADVERTISERS,
     schema=ADVERTISERS_SCHEMA,
     comment="(Advertiser id, name) pairs as the serving stream learned them (gold_advertisers').",
 )
 GOLD_SERVING_STATUS = TableSpec(
-    key="gold_serving_status",
+    key=TableKey.GOLD_SERVING_STATUS,
     schema=SERVING_STATUS_SCHEMA,
     comment=(
         "Per advertiser, seconds behind the source: spend of its newest budget period, newest "

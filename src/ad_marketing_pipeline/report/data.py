@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.gold.facts import with_performance_ratios
 
 # The spend chart shows the biggest spenders only (a dropdown picks one), with hourly pacing
@@ -30,14 +30,14 @@ MAX_BATCHES = 500
 MAX_CAMPAIGNS = 500
 
 # (layer, key in `TableNames`) of the summary's row counts, in data-flow order.
-SUMMARY_TABLES: tuple[tuple[str, str], ...] = (
-    ("Bronze", "bronze_events"),
-    ("Silver", "silver_events"),
-    ("Silver", "silver_quarantine"),
-    ("Gold", "gold_advertiser_spend"),
-    ("Gold", "gold_fact_conversions"),
-    ("Gold", "gold_fact_ad_performance"),
-    ("Attribution", "gold_attribution"),
+SUMMARY_TABLES: tuple[tuple[str, TableKey], ...] = (
+    ("Bronze", TableKey.BRONZE_EVENTS),
+    ("Silver", TableKey.SILVER_EVENTS),
+    ("Silver", TableKey.SILVER_QUARANTINE),
+    ("Gold", TableKey.GOLD_ADVERTISER_SPEND),
+    ("Gold", TableKey.GOLD_FACT_CONVERSIONS),
+    ("Gold", TableKey.GOLD_FACT_AD_PERFORMANCE),
+    ("Attribution", TableKey.GOLD_ATTRIBUTION),
 )
 
 
@@ -236,7 +236,7 @@ def newest_batches(per_batch: DataFrame, count: int) -> DataFrame:
 T = TypeVar("T")
 
 
-def _table(spark: SparkSession, config: PipelineConfig, key: str) -> DataFrame | None:
+def _table(spark: SparkSession, config: PipelineConfig, key: TableKey) -> DataFrame | None:
     """The table (or view) `key` of `TableNames`, or None when it does not exist yet."""
     name = config.table(key)
     return spark.table(name) if spark.catalog.tableExists(name) else None
@@ -280,8 +280,8 @@ def _table_rows(spark: SparkSession, config: PipelineConfig) -> tuple[TableRows,
 def _spend_and_pacing(
     spark: SparkSession, config: PipelineConfig, advertisers: int, pacing_days: int
 ) -> tuple[tuple[DailySpend, ...], tuple[HourlyPacing, ...]]:
-    daily = _table(spark, config, "gold_daily_spend")
-    hourly = _table(spark, config, "gold_advertiser_spend")
+    daily = _table(spark, config, TableKey.GOLD_DAILY_SPEND)
+    hourly = _table(spark, config, TableKey.GOLD_ADVERTISER_SPEND)
     if daily is None or hourly is None:
         return (), ()
     top = [row.advertiser for row in top_spenders(daily, advertisers).collect()]
@@ -323,7 +323,7 @@ def _spend_and_pacing(
 def _serving(
     spark: SparkSession, config: PipelineConfig
 ) -> tuple[tuple[ServingStatus, ...], datetime | None]:
-    status = _table(spark, config, "gold_latest_serving_status")
+    status = _table(spark, config, TableKey.GOLD_LATEST_SERVING_STATUS)
     if status is None:
         return (), None
     rows = status.orderBy("advertiser").collect()
@@ -344,7 +344,7 @@ def _serving(
 def _campaigns(
     spark: SparkSession, config: PipelineConfig, limit: int
 ) -> tuple[CampaignPerformance, ...]:
-    performance = _table(spark, config, "gold_fact_ad_performance")
+    performance = _table(spark, config, TableKey.GOLD_FACT_AD_PERFORMANCE)
     return _collect(
         None if performance is None else campaign_totals(performance).limit(limit),
         lambda row: CampaignPerformance(
@@ -364,7 +364,7 @@ def _campaigns(
 
 
 def _channel_credit(spark: SparkSession, config: PipelineConfig) -> tuple[ChannelCredit, ...]:
-    comparison = _table(spark, config, "gold_attribution_comparison")
+    comparison = _table(spark, config, TableKey.GOLD_ATTRIBUTION_COMPARISON)
     return _collect(
         None if comparison is None else comparison.orderBy("model", "channel"),
         lambda row: ChannelCredit(
@@ -377,7 +377,7 @@ def _channel_credit(spark: SparkSession, config: PipelineConfig) -> tuple[Channe
 
 
 def _rejects_by_reason(spark: SparkSession, config: PipelineConfig) -> tuple[RejectReason, ...]:
-    quarantine = _table(spark, config, "silver_quarantine")
+    quarantine = _table(spark, config, TableKey.SILVER_QUARANTINE)
     return _collect(
         None if quarantine is None else reason_counts(quarantine),
         lambda row: RejectReason(reason_code=row.reason_code, records=int(row.records)),
@@ -387,7 +387,7 @@ def _rejects_by_reason(spark: SparkSession, config: PipelineConfig) -> tuple[Rej
 def _batch_quality(
     spark: SparkSession, config: PipelineConfig, batches: int
 ) -> tuple[BatchQuality, ...]:
-    quality = _table(spark, config, "ops_data_quality")
+    quality = _table(spark, config, TableKey.OPS_DATA_QUALITY)
     return _collect(
         None
         if quality is None
@@ -410,7 +410,7 @@ def _batch_quality(
 def _streaming(
     spark: SparkSession, config: PipelineConfig, batches: int
 ) -> tuple[StreamingBatch, ...]:
-    progress = _table(spark, config, "ops_streaming_progress")
+    progress = _table(spark, config, TableKey.OPS_STREAMING_PROGRESS)
     columns: Sequence[str] = (
         "query_name",
         "batch_id",

@@ -4,9 +4,12 @@ ingestion time."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyspark.sql import DataFrame, SparkSession
 
 from ad_marketing_pipeline.config import EventHubsSource, FilesSource, KafkaSource, PipelineConfig
+from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.sources.eventhubs import eventhubs_kafka_options
 from ad_marketing_pipeline.sources.files import read_landing_files
 from ad_marketing_pipeline.sources.kafka import kafka_options, read_kafka
@@ -33,3 +36,12 @@ def read_source(spark: SparkSession, config: PipelineConfig, *, on_databricks: b
 def source_query_name(config: PipelineConfig) -> str:
     """Name of the Bronze query (and its checkpoint folder) for the configured source."""
     return f"bronze_{config.source.kind}"
+
+
+def source_records(runtime: Runtime) -> DataFrame:
+    """The configured source as a stream (Bronze and the serving stream each read it); a local
+    landing folder is created first, as a file stream needs it to exist."""
+    config = runtime.config
+    if isinstance(config.source, FilesSource) and not runtime.on_databricks:
+        Path(config.landing_path).mkdir(parents=True, exist_ok=True)
+    return read_source(runtime.spark, config, on_databricks=runtime.on_databricks)

@@ -1,9 +1,9 @@
-"""The serving stream's I/O edge: source -> gold_serving_status, one small write per micro-batch.
+"""The serving stream: source -> gold_serving_status, one small write per micro-batch.
 
 It reads the source itself (Kafka, Event Hubs or landing files, with a checkpoint of its own) and
 validates records with Silver's rules, so a click reaches `can_serve` in one hop. Silver, Gold
 and the serving stream apply the same contract; Gold keeps the hourly history, this table only
-the present (see serving.py).
+the present (see transforms.py).
 
 The table has one row per advertiser, so each micro-batch reads it whole, folds its partial
 states into the rows they touch and writes it back whole: one Delta commit, cheaper than a
@@ -28,20 +28,26 @@ from typing import Any
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.bronze.transforms import source_time, to_bronze
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.gold.advertisers import (
     AdvertiserDirectory,
     Identity,
     read_directory,
     save_pairs,
 )
-from ad_marketing_pipeline.gold.serving import (
+from ad_marketing_pipeline.gold.tables import GOLD_TABLES, SERVING_STATUS_SCHEMA
+from ad_marketing_pipeline.io import MicroBatch, StreamTrigger, local_frame
+from ad_marketing_pipeline.ops import observe_batch
+from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.serving.transforms import (
     ServingState,
     batch_partials,
     fold_batch,
+    serving_input,
 )
-from ad_marketing_pipeline.gold.tables import SERVING_STATUS_SCHEMA
-from ad_marketing_pipeline.io import MicroBatch, local_frame
+from ad_marketing_pipeline.sources import source_records
+from ad_marketing_pipeline.streams import Layer
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +136,12 @@ class ServingWriter:
     now: tuple[datetime | None, datetime | None] = (None, None)
     last_written: int | None = None  # None: not started
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
         spark = batch.sparkSession
         config = self.config
-        micro = MicroBatch.of(
-            "serving", batch, batch_id, config.checkpoint("serving"), config.faults
-        )
-        status_table = config.table("gold_serving_status")
-        pairs_table = config.table("gold_serving_advertisers")
+        batch_id = micro.batch_id
+        status_table = config.table(TableKey.GOLD_SERVING_STATUS)
+        pairs_table = config.table(TableKey.GOLD_SERVING_ADVERTISERS)
         if self.last_written is None:
             self._start(spark, micro.query_id)
         assert self.last_written is not None
@@ -208,10 +212,10 @@ class ServingWriter:
         }
 
     def _start(self, spark: SparkSession, query_id: str) -> None:
-        status_table = self.config.table("gold_serving_status")
+        status_table = self.config.table(TableKey.GOLD_SERVING_STATUS)
         rows = spark.table(status_table).collect()
         others = {row["serving_query_id"] for row in rows} - {query_id, None}
-        self.directory = read_directory(spark, self.config.table("gold_serving_advertisers"))
+        self.directory = read_directory(spark, self.config.table(TableKey.GOLD_SERVING_ADVERTISERS))
         if others:
             log.warning(
                 "%s was written by another serving stream (query id %s): the serving "
@@ -237,3 +241,28 @@ def _stand_in_moves(before: AdvertiserDirectory, after: AdvertiserDirectory) -> 
         for old, new in before.moves(after).items()
         if old != new and old not in before.labels
     }
+
+
+def read_serving_input(runtime: Runtime) -> DataFrame:
+    """The source's valid clicks, budget observations and the events that name advertisers or
+    move "now", with the ids new to the stream (`serving_input`)."""
+    records = observe_batch(source_records(runtime).transform(to_bronze), source_time())
+    return records.transform(serving_input(runtime.config))
+
+
+def serving_trigger(trigger: StreamTrigger, config: PipelineConfig) -> StreamTrigger:
+    """The serving stream's trigger in a run with `trigger`: its own interval when the run is
+    continuous (can_serve is as fresh as its batches), availableNow when the run is once."""
+    if trigger.continuous:
+        return StreamTrigger(config.serving.processing_time)
+    return trigger
+
+
+SERVING = Layer(
+    name="serving",
+    tables=GOLD_TABLES,  # the views over the serving status need Gold's spend too
+    read=read_serving_input,
+    writer=ServingWriter,
+    trigger=serving_trigger,
+    state_partitions=lambda config: config.serving.state_partitions,
+)

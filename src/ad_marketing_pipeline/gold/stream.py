@@ -1,5 +1,5 @@
-"""Gold's I/O edge: the Silver -> Gold stream (one MERGE per table per micro-batch, touching only
-the keys the batch affects) and the full rebuild from Silver (`--full-refresh`).
+"""The Silver -> Gold stream (one MERGE per table per micro-batch, touching only the keys the
+batch affects) and the full rebuild from Silver (`--full-refresh`).
 
 What a micro-batch of new Silver events recomputes:
 - spend: for each advertiser it touches (clicks, budget updates, refunds of its clicks, or late
@@ -26,7 +26,7 @@ Events Gold cannot process (a data error) are set aside in ops_dead_letters and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import reduce
@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, DecimalType, StringType, TimestampType
 
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.deadletters import (
     dead_lettered_ids,
     excluding,
@@ -67,14 +67,20 @@ from ad_marketing_pipeline.gold.tables import (
     AD_PERFORMANCE_SCHEMA,
     ADVERTISER_SPEND_SCHEMA,
     CONVERSION_FACTS_SCHEMA,
+    GOLD_TABLES,
 )
 from ad_marketing_pipeline.io import (
     MicroBatch,
     local_frame,
+    read_table_stream,
     replace_keys,
     schema_of,
     upsert_by_keys,
 )
+from ad_marketing_pipeline.ops import observe_batch
+from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.streams import Layer
+from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
 CARRIED_BUDGETS = schema_of(advertiser_key=StringType(), carried_budget_value=DecimalType(18, 6))
 CLICK_IDS = schema_of(click_id=StringType())
@@ -255,7 +261,7 @@ def refresh_spend(
     of each advertiser in scope are replaced whole (rows the recomputation no longer has are
     deleted), and so are the hours of the keys `moves` names (old key -> new key)."""
     spark = silver.sparkSession
-    table = config.table("gold_advertiser_spend")
+    table = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
     if changed is None:
         batch.before_write()
@@ -421,8 +427,8 @@ def refresh_facts(
     after it. Were the facts written first and the batch killed in between, its replay would
     read the new facts as the old ones and leave the old keys' rows stale."""
     spark = silver.sparkSession
-    facts_table = config.table("gold_fact_conversions")
-    performance_table = config.table("gold_fact_ad_performance")
+    facts_table = config.table(TableKey.GOLD_FACT_CONVERSIONS)
+    performance_table = config.table(TableKey.GOLD_FACT_AD_PERFORMANCE)
     fact_columns = CONVERSION_FACTS_SCHEMA.fieldNames()
     if changed is None:
         batch.before_write()
@@ -499,7 +505,7 @@ def refresh_gold(
 ) -> None:
     """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
     spark = silver.sparkSession
-    names_table = config.table("gold_advertisers")
+    names_table = config.table(TableKey.GOLD_ADVERTISERS)
     if changed is None:
         batch.before_write()
         overwrite_table(advertiser_pairs(silver), names_table, ["advertiser_id", "advertiser_name"])
@@ -529,14 +535,13 @@ class GoldWriter:
     config: PipelineConfig
     dead_lettered: frozenset[str] | None = None  # read at the first batch
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
         spark = batch.sparkSession
         config = self.config
-        micro = MicroBatch.of("gold", batch, batch_id, config.checkpoint("gold"), config.faults)
-        dead_letters = config.table("ops_dead_letters")
+        dead_letters = config.table(TableKey.OPS_DEAD_LETTERS)
         if self.dead_lettered is None:
             self.dead_lettered = dead_lettered_ids(spark, dead_letters, "gold")
-        silver = spark.table(config.table("silver_events"))
+        silver = spark.table(config.table(TableKey.SILVER_EVENTS))
         # Persisted: the refresh reads the batch several times, and it is scanned once only
         # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
         changed = batch.select(*CHANGED_COLUMNS).persist()
@@ -555,18 +560,32 @@ class GoldWriter:
             changed.unpersist()
 
 
-def gold_foreach_batch(config: PipelineConfig) -> Callable[[DataFrame, int], None]:
-    """The Silver -> Gold micro-batch writer."""
-    return GoldWriter(config)
+def read_gold_input(runtime: Runtime) -> DataFrame:
+    """The rows appended to silver_ad_events."""
+    config = runtime.config
+    silver = read_table_stream(runtime.spark, config.table(TableKey.SILVER_EVENTS), config.trigger)
+    return observe_batch(silver, F.col("event_time"))
 
 
-def rebuild(silver: DataFrame, config: PipelineConfig) -> None:
-    """Recompute every Gold table from Silver (less the events Gold set aside)."""
-    spark = silver.sparkSession
-    left_out = dead_lettered_ids(spark, config.table("ops_dead_letters"), "gold")
+def rebuild_gold(runtime: Runtime) -> None:
+    """`--full-refresh`: recompute every Gold table from the whole of Silver (less the events
+    Gold set aside). The stream keeps its checkpoint; what it processes next is recomputed from
+    Silver too, so both agree."""
+    spark, config = runtime.spark, runtime.config
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
+    left_out = dead_lettered_ids(spark, config.table(TableKey.OPS_DEAD_LETTERS), "gold")
     refresh_gold(
         excluding(silver, left_out),
         config,
         None,
         MicroBatch("gold", "full-refresh", 0, config.faults),
     )
+
+
+GOLD = Layer(
+    name="gold",
+    tables=(SILVER_EVENTS, *GOLD_TABLES, OPS_DEAD_LETTERS),
+    read=read_gold_input,
+    writer=GoldWriter,
+    rebuild=rebuild_gold,
+)

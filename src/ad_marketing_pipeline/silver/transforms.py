@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, DoubleType, MapType, StringType, TimestampType
 
@@ -271,3 +271,10 @@ def to_quarantine(invalid: DataFrame) -> DataFrame:
         received_at_column().alias("received_at"),
         F.current_timestamp().alias("quarantined_at"),
     )
+
+
+def first_received_per_event(events: DataFrame) -> DataFrame:
+    """One row per event_id within a batch: the copy received first (`received_order`); the
+    others are counted as duplicates."""
+    order = Window.partitionBy("event_id").orderBy(received_order())
+    return events.withColumn("_rank", F.row_number().over(order)).filter("_rank = 1").drop("_rank")

@@ -1,5 +1,4 @@
-"""The attribution layer's I/O edge: the silver_ad_events -> attribution stream, and the batch
-refresh.
+"""The silver_ad_events -> attribution tables stream, and the batch refresh.
 
 Each micro-batch of new Silver rows (foreachBatch, since every step joins against history and
 ends in a MERGE):
@@ -37,11 +36,8 @@ stored paths and rebuilds the marts (after a change of a model's parameters).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.types import StructType
 
 from ad_marketing_pipeline.attribution.markov import removal_effects, transition_counts
@@ -69,7 +65,7 @@ from ad_marketing_pipeline.attribution.tables import (
     SESSIONS_SCHEMA,
     TOUCHPOINTS_SCHEMA,
 )
-from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.deadletters import (
     dead_lettered_ids,
     excluding,
@@ -78,25 +74,19 @@ from ad_marketing_pipeline.deadletters import (
 )
 from ad_marketing_pipeline.io import (
     MicroBatch,
-    StreamTrigger,
     read_table_stream,
     replace_keys,
     upsert_by_keys,
 )
 from ad_marketing_pipeline.ops import observe_batch
-from ad_marketing_pipeline.runtime import Runtime, ensure_tables
+from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.streams import Layer
 from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
 QUERY_NAME = "attribution"
 ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
 _CONVERSION_EVENTS = ("conversion", "conversion_cancellation")
 _MICROS_PER_DAY = 86_400_000_000
-
-
-def ensure_attribution_tables(runtime: Runtime) -> list[str]:
-    """Create the schema, silver_ad_events (the input) and the attribution tables if missing,
-    with their views; returns the tables' and views' names."""
-    return ensure_tables(runtime, [SILVER_EVENTS, OPS_DEAD_LETTERS, *ATTRIBUTION_TABLES])
 
 
 def _conform(frame: DataFrame, schema: StructType) -> DataFrame:
@@ -109,13 +99,13 @@ class _Tables:
 
     def __init__(self, spark: SparkSession, config: PipelineConfig) -> None:
         self.spark = spark
-        self.silver = config.table("silver_events")
-        self.touchpoints = config.table("gold_touchpoints")
-        self.sessions = config.table("gold_sessions")
-        self.paths = config.table("gold_conversion_paths")
-        self.attribution = config.table("gold_attribution")
-        self.comparison = config.table("gold_attribution_comparison")
-        self.performance = config.table("gold_channel_performance")
+        self.silver = config.table(TableKey.SILVER_EVENTS)
+        self.touchpoints = config.table(TableKey.GOLD_TOUCHPOINTS)
+        self.sessions = config.table(TableKey.GOLD_SESSIONS)
+        self.paths = config.table(TableKey.GOLD_CONVERSION_PATHS)
+        self.attribution = config.table(TableKey.GOLD_ATTRIBUTION)
+        self.comparison = config.table(TableKey.GOLD_ATTRIBUTION_COMPARISON)
+        self.performance = config.table(TableKey.GOLD_CHANNEL_PERFORMANCE)
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(name)
@@ -374,13 +364,10 @@ class AttributionWriter:
         self.config = config
         self.dead_lettered: frozenset[str] | None = None  # read at the first batch
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
         spark = batch.sparkSession
         config = self.config
-        micro = MicroBatch.of(
-            QUERY_NAME, batch, batch_id, config.checkpoint(QUERY_NAME), config.faults
-        )
-        dead_letters = config.table("ops_dead_letters")
+        dead_letters = config.table(TableKey.OPS_DEAD_LETTERS)
         if self.dead_lettered is None:
             self.dead_lettered = dead_lettered_ids(spark, dead_letters, QUERY_NAME)
         new_events = batch.persist()
@@ -392,38 +379,27 @@ class AttributionWriter:
                 ),
                 self.dead_lettered,
             )
-            set_aside(micro, spark.table(config.table("silver_events")), poison, dead_letters)
+            silver = spark.table(config.table(TableKey.SILVER_EVENTS))
+            set_aside(micro, silver, poison, dead_letters)
             self.dead_lettered |= frozenset(poison)
             micro.finish()
         finally:
             new_events.unpersist()
 
 
-def attribution_foreach_batch(runtime: Runtime) -> Callable[[DataFrame, int], None]:
-    """The attribution micro-batch writer."""
-    return AttributionWriter(runtime.config)
-
-
-def start_attribution(runtime: Runtime, trigger: StreamTrigger) -> StreamingQuery:
-    """Start the silver_ad_events -> attribution tables stream."""
+def read_attribution_input(runtime: Runtime) -> DataFrame:
+    """The rows appended to silver_ad_events."""
     config = runtime.config
-    ensure_attribution_tables(runtime)
-    silver = read_table_stream(runtime.spark, config.table("silver_events"), config.trigger)
-    writer = (
-        observe_batch(silver, F.col("event_time"))
-        .writeStream.foreachBatch(attribution_foreach_batch(runtime))
-        .option("checkpointLocation", config.checkpoint(QUERY_NAME))
-        .queryName(QUERY_NAME)
-    )
-    return trigger.apply(writer).start()
+    silver = read_table_stream(runtime.spark, config.table(TableKey.SILVER_EVENTS), config.trigger)
+    return observe_batch(silver, F.col("event_time"))
 
 
 def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
     """Recompute in batch: with `full`, every attribution table from all of Silver; without,
-    every conversion's model rows from the stored paths, and the marts."""
-    ensure_attribution_tables(runtime)
+    every conversion's model rows from the stored paths, and the marts. (The tables must
+    exist: provisioning.ensure_tables with `ATTRIBUTION.tables`.)"""
     spark, config = runtime.spark, runtime.config
-    left_out = dead_lettered_ids(spark, config.table("ops_dead_letters"), QUERY_NAME)
+    left_out = dead_lettered_ids(spark, config.table(TableKey.OPS_DEAD_LETTERS), QUERY_NAME)
     run = _Run(spark, config, MicroBatch(QUERY_NAME, "refresh", 0, config.faults), left_out)
     try:
         if full:
@@ -436,3 +412,12 @@ def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
         run.rebuild_marts()
     finally:
         run.release()
+
+
+ATTRIBUTION = Layer(
+    name=QUERY_NAME,
+    tables=(SILVER_EVENTS, OPS_DEAD_LETTERS, *ATTRIBUTION_TABLES),
+    read=read_attribution_input,
+    writer=AttributionWriter,
+    rebuild=lambda runtime: refresh_attribution(runtime, full=True),
+)

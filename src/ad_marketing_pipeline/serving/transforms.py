@@ -6,7 +6,7 @@ Spark de-duplicates a micro-batch's clicks and sums its events per advertiser an
 (`batch_partials`); the driver folds those few partial states into the table's rows (`fold`):
 on a few rows, plain Python takes milliseconds where every Spark job costs a fixed overhead.
 
-The rules agree with gold_advertiser_spend (spend.py) and Silver:
+The rules agree with gold_advertiser_spend (gold/spend.py) and Silver:
 
 - an advertiser is its key (advertisers.py: the id when events give one; names are labels);
 - of several copies of one event id in a batch, the one received first counts (Silver's rule);
@@ -21,7 +21,7 @@ The rules agree with gold_advertiser_spend (spend.py) and Silver:
   arrival cannot move "now" (and the current period) ahead. Replayed history (events far older
   than their arrival) still has its own newest event as "now";
 - `spend_to_date` is the gross spend of the current period (the period of "now");
-- the budget in effect is the newest budget observation by `budget_order` (spend.py);
+- the budget in effect is the newest budget observation by `budget_order` (gold/spend.py);
 - `can_serve` is spend_to_date < budget_value; with no known budget the `missing_budget` policy.
 
 Folding is associative and commutative, so events fold in whatever order and grouping they
@@ -39,7 +39,7 @@ from typing import Any
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
+from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig, QualityConfig
 from ad_marketing_pipeline.gold.advertisers import given_column
 from ad_marketing_pipeline.gold.spend import (
     BUDGET_UPDATE_RANK,
@@ -49,7 +49,13 @@ from ad_marketing_pipeline.gold.spend import (
     money,
     money_sum,
 )
-from ad_marketing_pipeline.silver import received_order
+from ad_marketing_pipeline.silver.transforms import (
+    parse_payloads,
+    received_order,
+    split_invalid,
+    to_silver_events,
+    validate,
+)
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -67,6 +73,23 @@ SERVING_EVENT_COLUMNS = (
     "partition",
     "offset",
 )
+
+
+def serving_input(config: PipelineConfig) -> Transform:
+    """Bronze-shaped records -> the serving stream's input: the valid events (Silver's rules;
+    Silver quarantines the others, here they just end) with the columns serving needs, plus
+    the ids new to the stream (`with_new_ids`)."""
+
+    def apply(records: DataFrame) -> DataFrame:
+        validated = records.transform(parse_payloads).transform(validate(config.quality))
+        valid, _invalid = split_invalid(validated)
+        return (
+            valid.transform(to_silver_events)
+            .transform(serving_events)
+            .transform(with_new_ids(config.budget, config.quality))
+        )
+
+    return apply
 
 
 def serving_events(valid: DataFrame) -> DataFrame:

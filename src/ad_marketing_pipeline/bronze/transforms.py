@@ -1,12 +1,11 @@
-"""Bronze: every received record exactly as it arrived, plus when it was ingested.
+"""Bronze's transforms: every received record exactly as it arrived, plus when it was ingested.
 
 Nothing is parsed, filtered or dropped here: an empty, binary or non-JSON payload lands too.
-Exactly-once comes from the streaming checkpoint and Delta's idempotent streaming sink.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
@@ -19,3 +18,8 @@ def to_bronze(records: DataFrame) -> DataFrame:
         "ingest_date", F.to_date(F.col("ingested_at"))
     )
     return ingested.select(*BRONZE_SCHEMA.fieldNames())
+
+
+def source_time() -> Column:
+    """When a raw record reached us: broker / enqueued time, or the landing file's mtime."""
+    return F.coalesce(F.col("source_timestamp"), F.col("file_modification_time"))

@@ -1,0 +1,2 @@
+"""Bronze: the source's records as received (`transforms`), appended by the source -> Bronze
+stream (`stream`)."""

@@ -1,0 +1,161 @@
+"""The bronze_ad_events -> silver_ad_events / silver_quarantine stream (foreachBatch, because
+de-duplicating against the whole table cannot stream).
+
+Each micro-batch is parsed and validated (`transforms`), its events whose event_id Silver does
+not have yet are inserted, the rest of its records quarantined with their reasons (a record
+whose source position quarantine already holds is not added twice), and its counts recorded in
+ops_data_quality. Every append is keyed by the stream and the batch (`MicroBatch`), so a batch
+re-run after a crash changes nothing; and the batch is checked against rows other batches
+wrote only, so a re-run counts the same inserted and duplicate rows as the first run did, and a
+new checkpoint re-reading Bronze counts what Silver holds as duplicates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from ad_marketing_pipeline.bronze.transforms import source_time
+from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.io import MicroBatch, local_frame, read_table_stream
+from ad_marketing_pipeline.ops import observe_batch
+from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.silver.transforms import (
+    first_received_per_event,
+    parse_payloads,
+    split_invalid,
+    to_quarantine,
+    to_silver_events,
+    validate,
+)
+from ad_marketing_pipeline.streams import BatchWriter, Layer
+from ad_marketing_pipeline.tables import (
+    BRONZE_EVENTS,
+    DATA_QUALITY_SCHEMA,
+    OPS_DATA_QUALITY,
+    SILVER_EVENTS,
+    SILVER_QUARANTINE,
+)
+
+_POSITION_COLUMNS = ("source_kind", "topic", "partition", "offset", "file_path")
+
+
+def _not_from(batch: MicroBatch) -> Column:
+    """Rows of a table not written by this micro-batch (of this stream)."""
+    return ~(
+        F.col("silver_query_id").eqNullSafe(batch.query_id)
+        & F.col("silver_batch_id").eqNullSafe(batch.batch_id)
+    )
+
+
+def read_silver_input(runtime: Runtime) -> DataFrame:
+    """The rows appended to bronze_ad_events."""
+    config = runtime.config
+    bronze = read_table_stream(runtime.spark, config.table(TableKey.BRONZE_EVENTS), config.trigger)
+    return observe_batch(bronze, source_time())
+
+
+def new_quarantined_records(invalid: DataFrame, known: DataFrame) -> DataFrame:
+    """The invalid records as quarantine rows, less those quarantine already holds (`known`).
+    Only a record with a known position (a Kafka offset, a file's line) can be recognised as
+    one quarantine already holds (a source read again); it then counts as a duplicate, like a
+    valid record Silver already has."""
+    seen_before = reduce(
+        Column.__and__,
+        (F.col(f"q.{name}").eqNullSafe(F.col(f"k.{name}")) for name in _POSITION_COLUMNS),
+        F.col("q.offset").isNotNull(),
+    )
+    return (
+        invalid.transform(to_quarantine)
+        .alias("q")
+        .join(known.select(*_POSITION_COLUMNS).alias("k"), seen_before, "left_anti")
+    )
+
+
+def silver_writer(config: PipelineConfig) -> BatchWriter:
+    """The Silver micro-batch writer (see the module's docstring)."""
+    silver_table = config.table(TableKey.SILVER_EVENTS)
+    quarantine_table = config.table(TableKey.SILVER_QUARANTINE)
+    quality_table = config.table(TableKey.OPS_DATA_QUALITY)
+
+    def write(batch: DataFrame, micro: MicroBatch) -> None:
+        spark = batch.sparkSession
+        written_by = {
+            "silver_query_id": F.lit(micro.query_id),
+            "silver_batch_id": F.lit(micro.batch_id).cast("bigint"),
+        }
+        validated = batch.transform(parse_payloads).transform(validate(config.quality)).persist()
+        try:
+            counts = validated.agg(
+                F.count(F.lit(1)).alias("input_rows"),
+                F.count_if(F.size("reasons") == 0).alias("valid_rows"),
+            ).first()
+            assert counts is not None
+            input_rows, valid_rows = int(counts["input_rows"]), int(counts["valid_rows"])
+            valid, invalid = split_invalid(validated)
+            events = first_received_per_event(valid.transform(to_silver_events)).withColumns(
+                written_by
+            )
+            known_ids = spark.table(silver_table).filter(_not_from(micro)).select("event_id")
+            new_events = events.join(known_ids, "event_id", "left_anti").persist()
+            try:
+                inserted = new_events.count()
+                micro.append(new_events, silver_table)
+            finally:
+                new_events.unpersist()
+            by_reason: dict[str, int] = {}
+            quarantined_rows = 0
+            if input_rows > valid_rows:
+                known = spark.table(quarantine_table).filter(_not_from(micro))
+                new_quarantined = (
+                    new_quarantined_records(invalid, known).withColumns(written_by).persist()
+                )
+                try:
+                    micro.append(new_quarantined, quarantine_table)
+                    for row in (
+                        new_quarantined.select(
+                            F.explode(F.array_distinct("reason_codes")).alias("code")
+                        )
+                        .groupBy("code")
+                        .agg(F.count(F.lit(1)).alias("rows"))
+                        .collect()
+                    ):
+                        by_reason[row["code"]] = row["rows"]
+                    quarantined_rows = new_quarantined.count()
+                finally:
+                    new_quarantined.unpersist()
+            quality_row = local_frame(
+                spark,
+                [
+                    (
+                        "silver",
+                        micro.batch_id,
+                        datetime.now(UTC).replace(tzinfo=None),
+                        micro.query_id,
+                        input_rows,
+                        valid_rows,
+                        inserted,
+                        input_rows - inserted - quarantined_rows,
+                        quarantined_rows,
+                        by_reason,
+                    )
+                ],
+                DATA_QUALITY_SCHEMA,
+            )
+            micro.append(quality_row, quality_table)
+            micro.finish()
+        finally:
+            validated.unpersist()
+
+    return write
+
+
+SILVER = Layer(
+    name="silver",
+    tables=(BRONZE_EVENTS, SILVER_EVENTS, SILVER_QUARANTINE, OPS_DATA_QUALITY),
+    read=read_silver_input,
+    writer=silver_writer,
+)
