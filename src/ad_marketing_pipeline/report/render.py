@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from ad_marketing_pipeline.attribution.models import MODELS
-from ad_marketing_pipeline.report.data import (
+from ad_marketing_pipeline.report.records import (
     BatchQuality,
     CampaignPerformance,
     ChannelCredit,
