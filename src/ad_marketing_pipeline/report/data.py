@@ -37,8 +37,8 @@ from ad_marketing_pipeline.report.records import (
     TableRows,
 )
 
-# Importers of this module before the rows and transforms had modules of their own still find
-# them here.
+# The rows and the transforms are re-exported: they were defined here before they had modules of
+# their own.
 __all__ = [
     "MAX_BATCHES",
     "MAX_CAMPAIGNS",
