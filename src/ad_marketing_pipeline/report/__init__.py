@@ -13,7 +13,8 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.report.data import (
+from ad_marketing_pipeline.report.data import report_data
+from ad_marketing_pipeline.report.records import (
     BatchQuality,
     CampaignPerformance,
     ChannelCredit,
@@ -24,7 +25,6 @@ from ad_marketing_pipeline.report.data import (
     ServingStatus,
     StreamingBatch,
     TableRows,
-    report_data,
 )
 from ad_marketing_pipeline.report.render import CHART_IDS, render_report
 

@@ -1,29 +1,71 @@
 """What the demo's report shows, read from the pipeline's tables.
 
-Every query aggregates in Spark and collects a small result (a few thousand rows at most) into
-typed, frozen dataclasses. A table that does not exist yet (a layer that has not run, the
-streaming-progress table before its listener writes) gives an empty section, never an error.
-Money stays `Decimal`; the charts convert it to float only to draw it.
+Every query aggregates in Spark (the transforms are in `report.aggregations`) and collects a
+small result (a few thousand rows at most) into the typed, frozen rows of `report.records`. A
+table that does not exist yet (a layer that has not run, the streaming-progress table before its
+listener writes) gives an empty section, never an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pyspark.sql import DataFrame, Row, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.gold.facts import with_performance_ratios
+from ad_marketing_pipeline.report.aggregations import (
+    campaign_totals,
+    newest_batches,
+    reason_counts,
+    top_spenders,
+)
+from ad_marketing_pipeline.report.records import (
+    PACING_DAYS,
+    BatchQuality,
+    CampaignPerformance,
+    ChannelCredit,
+    DailySpend,
+    HourlyPacing,
+    RejectReason,
+    ReportData,
+    ServingStatus,
+    StreamingBatch,
+    TableRows,
+)
+
+# The rows and the transforms are re-exported: they were defined here before they had modules of
+# their own.
+__all__ = [
+    "MAX_BATCHES",
+    "MAX_CAMPAIGNS",
+    "PACING_DAYS",
+    "SUMMARY_TABLES",
+    "TOP_ADVERTISERS",
+    "BatchQuality",
+    "CampaignPerformance",
+    "ChannelCredit",
+    "DailySpend",
+    "HourlyPacing",
+    "RejectReason",
+    "ReportData",
+    "ServingStatus",
+    "StreamingBatch",
+    "TableRows",
+    "campaign_totals",
+    "newest_batches",
+    "reason_counts",
+    "report_data",
+    "top_spenders",
+]
 
 # The spend chart shows the biggest spenders only (a dropdown picks one), with hourly pacing
-# over the last days of data: 10 advertisers x 7 days x 24 hours stays under 2,000 rows.
+# over the last days of data (`PACING_DAYS`): 10 advertisers x 7 days x 24 hours stays under
+# 2,000 rows.
 TOP_ADVERTISERS = 10
-PACING_DAYS = 7
 # The newest batches per streaming query (and per data-quality query) the report plots.
 MAX_BATCHES = 500
 # Campaigns in the performance table, biggest spend first.
@@ -40,198 +82,6 @@ SUMMARY_TABLES: tuple[tuple[str, TableKey], ...] = (
     ("Attribution", TableKey.GOLD_ATTRIBUTION),
 )
 
-
-@dataclass(frozen=True)
-class TableRows:
-    """How many rows one table holds."""
-
-    layer: str
-    table: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class DailySpend:
-    """One advertiser's day: spend and the budget in effect at the day's end."""
-
-    advertiser: str
-    spend_day: date
-    gross_spend: Decimal
-    net_spend: Decimal
-    budget_value: Decimal | None
-
-
-@dataclass(frozen=True)
-class HourlyPacing:
-    """One advertiser's hour: spend to date against an even spread of the budget."""
-
-    advertiser: str
-    window_start: datetime
-    spend_to_date: Decimal
-    expected_spend_to_date: Decimal | None
-    pacing_ratio: float | None
-
-
-@dataclass(frozen=True)
-class ServingStatus:
-    """May the advertiser's ads serve now (as of the newest processed event)."""
-
-    advertiser: str
-    can_serve: bool
-    budget_value: Decimal | None
-    spend_to_date: Decimal | None
-    latest_hour: datetime | None
-
-    @property
-    def budget_used_share(self) -> float | None:
-        if self.budget_value is None or self.spend_to_date is None or self.budget_value == 0:
-            return None
-        return float(self.spend_to_date / self.budget_value)
-
-
-@dataclass(frozen=True)
-class CampaignPerformance:
-    """A campaign over all days; ratios recomputed from the totals (null without denominator)."""
-
-    campaign_id: str
-    campaign_name: str | None
-    impressions: int
-    clicks: int
-    ad_spend: Decimal
-    conversions: int
-    revenue: Decimal
-    ctr: float | None
-    cpc: Decimal | None
-    cpa: Decimal | None
-    roas: float | None
-
-
-@dataclass(frozen=True)
-class ChannelCredit:
-    """What one attribution model credits one channel with."""
-
-    channel: str
-    model: str
-    conversions: float
-    revenue: Decimal
-
-
-@dataclass(frozen=True)
-class RejectReason:
-    """Quarantined records failing one rule (a record counts under each of its reasons)."""
-
-    reason_code: str
-    records: int
-
-
-@dataclass(frozen=True)
-class BatchQuality:
-    """One Silver micro-batch's input and quarantined rows."""
-
-    query_name: str
-    batch_id: int
-    processed_at: datetime | None
-    input_rows: int
-    quarantined_rows: int
-
-    @property
-    def reject_rate(self) -> float | None:
-        return self.quarantined_rows / self.input_rows if self.input_rows else None
-
-
-@dataclass(frozen=True)
-class StreamingBatch:
-    """One streaming micro-batch of one layer: rows, throughput and freshness."""
-
-    query_name: str
-    batch_id: int
-    recorded_at: datetime | None
-    input_rows: int
-    processed_rows_per_second: float | None
-    lag_seconds: float | None
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """Everything the report draws; built by `report_data`, or by hand in tests."""
-
-    namespace: str
-    generated_at: datetime
-    as_of: datetime | None  # newest processed event time (Gold's serving status)
-    pacing_days: int = PACING_DAYS  # how many days of hourly pacing `pacing` holds
-    table_rows: tuple[TableRows, ...] = ()
-    daily_spend: tuple[DailySpend, ...] = ()
-    pacing: tuple[HourlyPacing, ...] = ()
-    serving: tuple[ServingStatus, ...] = ()
-    campaigns: tuple[CampaignPerformance, ...] = ()
-    channel_credit: tuple[ChannelCredit, ...] = ()
-    rejects_by_reason: tuple[RejectReason, ...] = ()
-    batch_quality: tuple[BatchQuality, ...] = ()
-    streaming: tuple[StreamingBatch, ...] = ()
-
-    @property
-    def blocked_advertisers(self) -> list[str]:
-        return sorted(status.advertiser for status in self.serving if not status.can_serve)
-
-
-# ---------------------------------------------------------------------------------------------
-# Aggregations (DataFrame -> DataFrame)
-# ---------------------------------------------------------------------------------------------
-
-
-def top_spenders(daily_spend: DataFrame, count: int) -> DataFrame:
-    """The `count` advertisers with the most net spend (ties by name): advertiser, net_spend."""
-    return (
-        daily_spend.groupBy("advertiser")
-        .agg(F.sum("net_spend").alias("net_spend"))
-        .orderBy(F.desc("net_spend"), "advertiser")
-        .limit(count)
-    )
-
-
-def campaign_totals(ad_performance: DataFrame) -> DataFrame:
-    """gold_fact_ad_performance summed per campaign over every day, source and platform, with
-    the ratios of the totals (an average of daily ratios would weigh a quiet day like a busy
-    one; money ratios are money again), biggest spend first."""
-    totals = ad_performance.groupBy("campaign_id").agg(
-        F.max("campaign_name").alias("campaign_name"),
-        F.sum("impressions").alias("impressions"),
-        F.sum("clicks").alias("clicks"),
-        F.sum("ad_spend").alias("ad_spend"),
-        F.sum("conversions").alias("conversions"),
-        F.sum("revenue").alias("revenue"),
-    )
-    return (
-        totals.transform(with_performance_ratios)
-        .drop("conversion_rate")
-        .orderBy(F.desc("ad_spend"), "campaign_id")
-    )
-
-
-def reason_counts(quarantine: DataFrame) -> DataFrame:
-    """Quarantined records per reason code, most frequent first."""
-    return (
-        quarantine.select(F.explode("reason_codes").alias("reason_code"))
-        .groupBy("reason_code")
-        .agg(F.count(F.lit(1)).alias("records"))
-        .orderBy(F.desc("records"), "reason_code")
-    )
-
-
-def newest_batches(per_batch: DataFrame, count: int) -> DataFrame:
-    """The `count` newest batches of each query, oldest first."""
-    newest_first = Window.partitionBy("query_name").orderBy(F.desc("batch_id"))
-    return (
-        per_batch.withColumn("_newest", F.row_number().over(newest_first))
-        .where(F.col("_newest") <= count)
-        .drop("_newest")
-        .orderBy("query_name", "batch_id")
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the tables
-# ---------------------------------------------------------------------------------------------
 
 T = TypeVar("T")
 
