@@ -8,8 +8,6 @@ configuration raises `ConfigError` naming the key, the bad value and what is all
 
 from __future__ import annotations
 
-import itertools
-import json
 import re
 import types
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,7 +31,57 @@ from pydantic import (
     model_validator,
 )
 
+from ad_marketing_pipeline.config.secret_patterns import (
+    MASK,
+    SECRET_KEY_PATTERN,
+    SECRET_TEXT_PATTERN,
+    _holds_secret,
+    is_secret_key,
+    scrub,
+)
 from ad_marketing_pipeline.errors import ConfigError
+
+__all__ = [
+    "CONF_DIR_VARIABLE",
+    "ENV_PREFIX",
+    "LOCAL_KAFKA_BOOTSTRAP",
+    "LOCAL_KAFKA_TOPIC",
+    "MASK",
+    "SECRET_KEY_PATTERN",
+    "SECRET_TEXT_PATTERN",
+    "AttributionConfig",
+    "BudgetPolicy",
+    "ChannelRule",
+    "EventHubsAuth",
+    "EventHubsConnectionString",
+    "EventHubsServicePrincipal",
+    "EventHubsSource",
+    "FaultsConfig",
+    "FilesSource",
+    "Identifier",
+    "KafkaSaslMechanism",
+    "KafkaSecurityProtocol",
+    "KafkaSource",
+    "OpsConfig",
+    "PathsConfig",
+    "PipelineConfig",
+    "QualityConfig",
+    "ServingConfig",
+    "SourceConfig",
+    "SparkSettings",
+    "TableNames",
+    "TriggerConfig",
+    "checked_interval",
+    "config_error_from",
+    "is_secret_key",
+    "join_path",
+    "load_config",
+    "parse_override",
+    "redacted_dump",
+    "resolve_conf_file",
+    "scrub",
+    "secret_values",
+]
 
 ENV_PREFIX = "AD_PIPELINE__"
 CONF_DIR_VARIABLE = "AD_PIPELINE_CONF_DIR"
@@ -552,98 +600,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of sections, not {type(data).__name__}")
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# Secrets: which keys hold one, and keeping them out of errors and printed configuration
-# ---------------------------------------------------------------------------------------------
-
-MASK = "**********"  # what pydantic prints for a SecretStr
-# Words that make a key's value a secret, found anywhere in the key and in any case. Spark's
-# redaction settings (spark.py) use them too, so the syntax is what Python's `re` and Java's
-# regex both read.
-_SECRET_WORDS = (
-    r"pass(?:word|wd|phrase)|pwd|secret|token|credential|jaas|bearer|authorization"
-    r"|connection[._-]?string|shared[._-]?access|(?<![a-z])sas(?![a-z])|(?<![a-z])sig(?![a-z])"
-    r"|(?:api|access|account|private|keystore)[._-]?key|auth[._-]?header|user[._-]?info"
-)
-SECRET_KEY_PATTERN = f"(?i)(?:{_SECRET_WORDS})"
-_QUOTED = r'"(?:[^"\\]|\\.)*"'
-# A secret-looking key with its value inside free text: `password="..."` (JAAS),
-# `SharedAccessKey=...` (connection strings), `'client_secret': '...'` (a printed mapping),
-# `kafka.ssl.keystore.password -> ...` (a Scala map in a Spark plan). The key goes too; a
-# value already masked (`*****`) is left as it is.
-SECRET_TEXT_PATTERN = (
-    rf"(?i)(?:{_SECRET_WORDS})[\w.$-]*(?:"
-    rf"\s*=\s*(?!\*)(?:{_QUOTED}|'[^']*'|[^\s;,&)\"']+)"
-    rf"|['\"]\s*:\s*(?:{_QUOTED}|'(?:[^'\\]|\\.)*')"
-    rf"|\s*->\s*(?!\*)(?:{_QUOTED}|[^,)\"])*)"
-)
-
-
-# The longer of those words, also recognised one typo away (`pasword`, `secrt`, `tokn`): the
-# keys of free-form maps (`source.options`, `spark.conf`) are checked by no model, so such a
-# misspelled key still holds a secret. (Spark's regexes cannot do this.)
-_SECRET_SPELLINGS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "credential",
-    "connectionstring",
-    "sharedaccesskey",
-    "authorization",
-)
-
-
-def is_secret_key(name: str) -> bool:
-    """Whether a setting called `name` (or any key path or text holding such a name) holds a
-    secret: password, token, JAAS config, connection string, SAS, account key, ..., or a
-    misspelling of the longer of these words."""
-    if re.search(SECRET_KEY_PATTERN, name):
-        return True
-    words = [word for word in re.split(r"[^a-z0-9]+", name.lower()) if word]
-    candidates = words + [first + second for first, second in itertools.pairwise(words)]
-    return any(
-        _one_edit_apart(candidate, spelling)
-        for candidate in candidates
-        for spelling in _SECRET_SPELLINGS
-    )
-
-
-def _one_edit_apart(typed: str, word: str) -> bool:
-    """Whether `typed` is `word` with at most one letter left out, added, changed, or swapped
-    with its neighbour."""
-    if abs(len(typed) - len(word)) > 1:
-        return False
-    same = 0
-    while same < min(len(typed), len(word)) and typed[same] == word[same]:
-        same += 1
-    rest_typed, rest_word = typed[same:], word[same:]
-    return (
-        rest_typed[1:] == rest_word[1:]
-        or rest_typed == rest_word[1:]
-        or rest_typed[1:] == rest_word
-        or (rest_typed[:2] == rest_word[:2][::-1] and rest_typed[2:] == rest_word[2:])
-    )
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with each of `secrets` (as written, JSON- or repr-escaped) and every
-    secret-looking `key=value` masked: for error text that may quote anything."""
-    variants = {form for secret in secrets if secret for form in _written_forms(secret)}
-    for variant in sorted(variants, key=len, reverse=True):
-        text = text.replace(variant, MASK)
-    return re.sub(SECRET_TEXT_PATTERN, MASK, text)
-
-
-def _holds_secret(text: str) -> bool:
-    """Whether `text` holds a secret-looking `key=value` (a JAAS line, a connection string)."""
-    return re.search(SECRET_TEXT_PATTERN, text) is not None
-
-
-def _written_forms(secret: str) -> set[str]:
-    return {secret, json.dumps(secret)[1:-1], repr(secret)[1:-1]}
 
 
 def _masked(value: Any) -> Any:
