@@ -10,27 +10,15 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, SecretStr, ValidationError
 
+from ad_marketing_pipeline.config.base import Identifier
+from ad_marketing_pipeline.config.pipeline import PipelineConfig, join_path
 from ad_marketing_pipeline.config.secret_patterns import (
     MASK,
     SECRET_KEY_PATTERN,
@@ -38,6 +26,33 @@ from ad_marketing_pipeline.config.secret_patterns import (
     _holds_secret,
     is_secret_key,
     scrub,
+)
+from ad_marketing_pipeline.config.sections import (
+    AttributionConfig,
+    BudgetPolicy,
+    ChannelRule,
+    FaultsConfig,
+    OpsConfig,
+    PathsConfig,
+    QualityConfig,
+    ServingConfig,
+    SparkSettings,
+    TableNames,
+    TriggerConfig,
+    checked_interval,
+)
+from ad_marketing_pipeline.config.sources import (
+    LOCAL_KAFKA_BOOTSTRAP,
+    LOCAL_KAFKA_TOPIC,
+    EventHubsAuth,
+    EventHubsConnectionString,
+    EventHubsServicePrincipal,
+    EventHubsSource,
+    FilesSource,
+    KafkaSaslMechanism,
+    KafkaSecurityProtocol,
+    KafkaSource,
+    SourceConfig,
 )
 from ad_marketing_pipeline.errors import ConfigError
 
@@ -85,440 +100,6 @@ __all__ = [
 
 ENV_PREFIX = "AD_PIPELINE__"
 CONF_DIR_VARIABLE = "AD_PIPELINE_CONF_DIR"
-_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-Identifier = Annotated[str, Field(pattern=_IDENTIFIER)]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
-        """As pydantic's, with the secret-looking values of free-form maps (`source.options`,
-        `spark.conf`) masked, as `SecretStr` fields are: a printed or logged config shows no
-        secret."""
-        for name, value in super().__repr_args__():
-            if not isinstance(value, dict):
-                yield name, value
-                continue
-            yield (
-                name,
-                {
-                    key: MASK if is_secret_key(str(key)) or _holds_secret(str(item)) else item
-                    for key, item in value.items()
-                },
-            )
-
-
-class TableNames(_Frozen):
-    """Table names inside the configured catalog and schema (the layer is the name prefix)."""
-
-    bronze_events: Identifier = "bronze_ad_events"
-    silver_events: Identifier = "silver_ad_events"
-    silver_quarantine: Identifier = "silver_quarantine"
-    # Views of silver_ad_events, one per event type, with that type's columns only.
-    silver_ad_clicks: Identifier = "silver_ad_clicks"
-    silver_impressions: Identifier = "silver_impressions"
-    silver_conversions: Identifier = "silver_conversions"
-    silver_conversion_cancellations: Identifier = "silver_conversion_cancellations"
-    silver_click_refunds: Identifier = "silver_click_refunds"
-    silver_budget_updates: Identifier = "silver_budget_updates"
-    silver_page_views: Identifier = "silver_page_views"
-    ops_streaming_progress: Identifier = "ops_streaming_progress"
-    ops_data_quality: Identifier = "ops_data_quality"
-    ops_dead_letters: Identifier = "ops_dead_letters"
-    gold_advertisers: Identifier = "gold_advertisers"
-    gold_advertiser_spend: Identifier = "gold_advertiser_spend"
-    gold_hourly_spend: Identifier = "gold_hourly_spend"
-    gold_daily_spend: Identifier = "gold_daily_spend"
-    gold_monthly_spend: Identifier = "gold_monthly_spend"
-    gold_serving_advertisers: Identifier = "gold_serving_advertisers"
-    gold_serving_status: Identifier = "gold_serving_status"
-    gold_latest_serving_status: Identifier = "gold_latest_serving_status"
-    gold_latest_changed_budgets: Identifier = "gold_latest_changed_budgets"
-    gold_hourly_average_budget: Identifier = "gold_hourly_average_budget"
-    gold_combined_spend_budget: Identifier = "gold_combined_spend_budget"
-    gold_aggregated_advertiser_spend: Identifier = "gold_aggregated_advertiser_spend"
-    gold_fact_conversions: Identifier = "gold_fact_conversions"
-    gold_fact_ad_performance: Identifier = "gold_fact_ad_performance"
-    gold_sessions: Identifier = "gold_sessions"
-    gold_touchpoints: Identifier = "gold_touchpoints"
-    gold_conversion_paths: Identifier = "gold_conversion_paths"
-    gold_attribution: Identifier = "gold_attribution"
-    gold_attribution_comparison: Identifier = "gold_attribution_comparison"
-    gold_channel_performance: Identifier = "gold_channel_performance"
-
-
-class PathsConfig(_Frozen):
-    """Where the pipeline keeps its files. Relative paths are under `root`; `root` itself is
-    relative to the working directory unless absolute or a URI (`dbfs:/`, `abfss://`, ...)."""
-
-    root: str = ".pipeline"
-    warehouse: str = "warehouse"
-    landing: str = "landing"
-    checkpoints: str = "checkpoints"
-
-
-class FilesSource(_Frozen):
-    """JSON-lines files dropped in the landing folder (Auto Loader on Databricks)."""
-
-    kind: Literal["files"] = "files"
-    path: str | None = Field(default=None, description="defaults to paths.landing")
-    file_pattern: str = "*.jsonl"
-    max_files_per_trigger: PositiveInt | None = None
-
-
-KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-
-# The local broker of `make kafka` / `ad-pipeline kafka-broker`, and the topic the CLI uses
-# with it when the configuration names no Kafka source (`run --source kafka`,
-# `generate --to kafka`).
-LOCAL_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
-LOCAL_KAFKA_TOPIC = "ad-events"
-
-
-class KafkaSource(_Frozen):
-    """An Apache Kafka topic (or topics, or a pattern)."""
-
-    kind: Literal["kafka"]
-    bootstrap_servers: Annotated[str, Field(min_length=1)]
-    topics: list[str] = Field(default_factory=list)
-    topic_pattern: str | None = None
-    starting_offsets: str = "earliest"
-    max_offsets_per_trigger: PositiveInt | None = None
-    fail_on_data_loss: bool = True
-    security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
-    sasl_mechanism: KafkaSaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    sasl_password_env: str = "KAFKA_SASL_PASSWORD"
-    options: dict[str, str] = Field(default_factory=dict, description="extra kafka.* options")
-
-    @model_validator(mode="after")
-    def _one_subscription(self) -> KafkaSource:
-        if bool(self.topics) == bool(self.topic_pattern):
-            raise ValueError("set exactly one of topics (a list) or topic_pattern (a regex)")
-        if self.security_protocol.startswith("SASL") and not (
-            self.sasl_mechanism and self.sasl_username
-        ):
-            raise ValueError(
-                f"security_protocol {self.security_protocol} needs sasl_mechanism and "
-                "sasl_username (the password comes from sasl_password or its env variable)"
-            )
-        return self
-
-
-class EventHubsConnectionString(_Frozen):
-    """Event Hubs auth with a connection string (SASL PLAIN, user `$ConnectionString`)."""
-
-    mode: Literal["connection_string"]
-    connection_string: SecretStr | None = None
-    secret_scope: str | None = None
-    secret_key: str = "eventhubs-connection-string"
-    env_var: str = "EVENTHUBS_CONNECTION_STRING"
-
-
-class EventHubsServicePrincipal(_Frozen):
-    """Event Hubs auth as an Entra ID service principal (OAUTHBEARER, client credentials)."""
-
-    mode: Literal["service_principal"]
-    tenant_id: Annotated[str, Field(min_length=1)]
-    client_id: Annotated[str, Field(min_length=1)]
-    client_secret: SecretStr | None = None
-    secret_scope: str | None = None
-    secret_key: str = "eventhubs-client-secret"
-    env_var: str = "EVENTHUBS_CLIENT_SECRET"
-
-
-EventHubsAuth = Annotated[
-    EventHubsConnectionString | EventHubsServicePrincipal, Field(discriminator="mode")
-]
-
-
-class EventHubsSource(_Frozen):
-    """Azure Event Hubs read through its Kafka-compatible endpoint (port 9093)."""
-
-    kind: Literal["eventhubs"]
-    namespace: Annotated[str, Field(min_length=1, description="name or host name")]
-    event_hub: Annotated[str, Field(min_length=1)]
-    consumer_group: str = "$Default"
-    auth: EventHubsAuth
-    starting_offsets: str = "earliest"
-    max_offsets_per_trigger: PositiveInt | None = None
-    fail_on_data_loss: bool = True
-    # Kafka client settings Microsoft recommends for Event Hubs' Kafka endpoint.
-    request_timeout_ms: PositiveInt = 60_000
-    session_timeout_ms: PositiveInt = 30_000
-    metadata_max_age_ms: PositiveInt = 180_000
-    connections_max_idle_ms: PositiveInt = 180_000
-
-
-SourceConfig = Annotated[FilesSource | KafkaSource | EventHubsSource, Field(discriminator="kind")]
-
-
-class TriggerConfig(_Frozen):
-    """`available_now` processes what is there and stops (schedules); `processing_time` runs on."""
-
-    mode: Literal["available_now", "processing_time"] = "available_now"
-    processing_time: str = Field(
-        default="1 minute",
-        description="micro-batch interval of continuous runs (the serving stream has its own, "
-        "serving.processing_time): Silver and Gold cost seconds per micro-batch whatever its "
-        "size, so batching every minute leaves the CPU to the serving stream",
-    )
-    max_files_per_batch: PositiveInt = Field(
-        default=1000,
-        description="most Delta files one micro-batch of a table-to-table stream (Silver, Gold, "
-        "attribution) reads; bounds a batch's memory after a long pause",
-    )
-
-    @field_validator("processing_time")
-    @classmethod
-    def _interval(cls, value: str) -> str:
-        return checked_interval(value)
-
-
-def checked_interval(value: str) -> str:
-    """A Spark processing-time interval ('10 seconds', '1 minute'), stripped."""
-    if not re.fullmatch(r"\d+\s+(milliseconds?|seconds?|minutes?|hours?)", value.strip()):
-        raise ValueError("expected an interval such as '10 seconds' or '1 minute'")
-    return value.strip()
-
-
-class BudgetPolicy(_Frozen):
-    """How budgets apply: per day or month, in a time zone; and what no known budget means."""
-
-    period: Literal["day", "month"] = "day"
-    timezone: str = "UTC"
-    missing_budget: Literal["serve", "block"] = Field(
-        default="serve",
-        description="serve: an advertiser with no known budget can serve; block: it cannot",
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                "expected an IANA time zone such as 'UTC' or 'Europe/Berlin'"
-            ) from None
-        return value
-
-
-class QualityConfig(_Frozen):
-    """Silver's validation limits. Time limits judge an event's timestamp against when the
-    record was received (broker / enqueued time, else Bronze's ingest time), never against when
-    a layer happens to run, so a record gets the same verdict in every run and every layer."""
-
-    max_future_skew_minutes: NonNegativeInt = 15
-    max_event_age_days: PositiveInt | None = Field(
-        default=None, description="older events are quarantined; null keeps any age"
-    )
-    earliest_event_time: datetime = Field(
-        default=datetime(2000, 1, 1, tzinfo=UTC),
-        description="events stamped before this are quarantined (timestamp_too_old): a year-1 "
-        "timestamp is a broken clock, not history",
-    )
-    max_payload_bytes: PositiveInt = 102_400
-    max_amount: Annotated[Decimal, Field(gt=0)] = Field(
-        default=Decimal(100_000),
-        description="largest cost of one click or impression, or one refund, accepted "
-        "(value_out_of_range above it)",
-    )
-    max_revenue: Annotated[Decimal, Field(gt=0)] = Field(
-        default=Decimal(1_000_000_000), description="largest revenue of one conversion accepted"
-    )
-    max_budget_value: Annotated[Decimal, Field(gt=0)] = Field(
-        default=Decimal(100_000_000_000), description="largest budget value accepted"
-    )
-
-    @field_validator("earliest_event_time")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @field_validator("max_amount", "max_revenue", "max_budget_value")
-    @classmethod
-    def _fits_money(cls, value: Decimal) -> Decimal:
-        if value >= Decimal(10) ** 12:
-            raise ValueError("must be below 10^12, the largest value DECIMAL(18, 6) holds")
-        return value
-
-
-class ChannelRule(_Frozen):
-    """Maps touches whose source/medium/platform match these regexes (case-insensitive) to a
-    channel. User rules are tried before the default grouping."""
-
-    channel: Annotated[str, Field(min_length=1)]
-    source: str | None = None
-    medium: str | None = None
-    platform: str | None = None
-
-    @model_validator(mode="after")
-    def _has_matcher(self) -> ChannelRule:
-        patterns = [p for p in (self.source, self.medium, self.platform) if p is not None]
-        if not patterns:
-            raise ValueError("a channel rule needs at least one of source, medium, platform")
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"{pattern!r} is not a valid regex: {error}") from None
-        return self
-
-
-class AttributionConfig(_Frozen):
-    """Sessions, conversion paths and attribution models."""
-
-    lookback_days: PositiveInt = 14
-    session_timeout_minutes: PositiveInt = 30
-    time_decay_half_life_days: PositiveFloat = 7.0
-    position_based_weights: tuple[float, float, float] = (0.4, 0.2, 0.4)
-    max_path_length: PositiveInt | None = None
-    collapse_repeated_channels: bool = True
-    drop_direct_unless_only: bool = False
-    markov_window_days: PositiveInt = 90
-    channel_rules: list[ChannelRule] = Field(default_factory=list)
-
-    @field_validator("position_based_weights")
-    @classmethod
-    def _weights_sum_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
-        if any(weight < 0 for weight in value) or abs(sum(value) - 1.0) > 1e-9:
-            raise ValueError(
-                "expected three non-negative weights (first, middle, last) summing to 1"
-            )
-        return value
-
-
-class ServingConfig(_Frozen):
-    """The serving stream (source -> gold_serving_status, `run --layers serving`)."""
-
-    state_partitions: PositiveInt = Field(
-        default=1,
-        description="partitions of its click de-duplication state and aggregation; fixed at "
-        "the stream's first start (Spark keeps it in the checkpoint). One keeps its "
-        "micro-batches short; raise it when one task cannot keep up with the click rate",
-    )
-    processing_time: str = Field(
-        default="1 second",
-        description="its micro-batch interval in continuous runs, whatever trigger.processing_time "
-        "says for the other layers: can_serve is as fresh as this stream's batches (a batch "
-        "longer than the interval is followed by the next at once)",
-    )
-
-    @field_validator("processing_time")
-    @classmethod
-    def _interval(cls, value: str) -> str:
-        return checked_interval(value)
-
-
-class OpsConfig(_Frozen):
-    """The operations tables."""
-
-    retention_days: PositiveInt = Field(
-        default=30,
-        description="ops_streaming_progress rows older than this are deleted when a run starts, "
-        "hourly while it runs, and by the maintenance job; `ad-pipeline status` reads this "
-        "window",
-    )
-
-
-class FaultsConfig(_Frozen):
-    """Fault injection for the pipeline's own crash tests; never set it in production."""
-
-    kill_at_write: str | None = Field(
-        default=None,
-        description="'<layer>:<n>': the process kills itself (SIGKILL, its process group) "
-        "before the n-th write (from 1) of that layer's first micro-batch that makes n writes; "
-        "n = writes + 1 kills after the batch's last write, before its checkpoint commit",
-    )
-    action: Literal["kill", "raise"] = Field(
-        default="kill",
-        description="kill: SIGKILL as a crash does; raise: fail the micro-batch with an error "
-        "instead (its stream stops; the next run replays the batch), for tests in one process",
-    )
-
-    @field_validator("kill_at_write")
-    @classmethod
-    def _point(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[a-z_]+:[1-9][0-9]*", value):
-            raise ValueError("expected '<layer>:<n>', e.g. 'gold:2'")
-        return value
-
-
-class SparkSettings(_Frozen):
-    """The local Spark session (ignored on Databricks, which provides its own)."""
-
-    master: str = "local[*]"
-    app_name: str = "ad-marketing-pipeline"
-    shuffle_partitions: PositiveInt = 4
-    driver_memory: str = "2g"
-    jars_dir: str | None = Field(
-        default=".jars/spark",
-        description="folder of the Delta and Kafka jars (`make jars`); when missing, Spark "
-        "downloads the same Maven coordinates itself",
-    )
-    log_level: Literal["ERROR", "WARN", "INFO", "DEBUG"] = "WARN"
-    conf: dict[str, str] = Field(default_factory=dict, description="extra spark.* settings")
-
-
-class PipelineConfig(_Frozen):
-    """Everything a run needs; built by `load_config`, passed down as one object."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
-
-    env: Annotated[str, Field(min_length=1)]
-    catalog: Annotated[str, Field(pattern=_IDENTIFIER)] | None = None
-    schema_name: Annotated[str, Field(alias="schema", pattern=_IDENTIFIER)] = "ad_marketing"
-    tables: TableNames = TableNames()
-    paths: PathsConfig = PathsConfig()
-    source: SourceConfig = FilesSource()
-    trigger: TriggerConfig = TriggerConfig()
-    budget: BudgetPolicy = BudgetPolicy()
-    quality: QualityConfig = QualityConfig()
-    attribution: AttributionConfig = AttributionConfig()
-    serving: ServingConfig = ServingConfig()
-    ops: OpsConfig = OpsConfig()
-    spark: SparkSettings = SparkSettings()
-    faults: FaultsConfig = FaultsConfig()
-
-    @property
-    def namespace(self) -> str:
-        """`catalog.schema` on Unity Catalog, `schema` locally."""
-        return f"{self.catalog}.{self.schema_name}" if self.catalog else self.schema_name
-
-    def table(self, name: str) -> str:
-        """Fully qualified name of a table by its key in `tables` (e.g. 'bronze_events')."""
-        return f"{self.namespace}.{getattr(self.tables, name)}"
-
-    def path(self, name: Literal["warehouse", "landing", "checkpoints"]) -> str:
-        """An absolute path or URI of one of the configured folders."""
-        return join_path(self.paths.root, getattr(self.paths, name))
-
-    def checkpoint(self, query_name: str) -> str:
-        """The checkpoint location of one streaming query."""
-        return join_path(self.path("checkpoints"), query_name)
-
-    @property
-    def landing_path(self) -> str:
-        if isinstance(self.source, FilesSource) and self.source.path:
-            return join_path(self.paths.root, self.source.path)
-        return self.path("landing")
-
-
-def _is_absolute(path: str) -> bool:
-    return path.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) is not None
-
-
-def join_path(base: str, path: str) -> str:
-    """`path` if absolute or a URI, otherwise `path` under `base`."""
-    if _is_absolute(path):
-        return path
-    return f"{base.rstrip('/')}/{path}"
 
 
 # ---------------------------------------------------------------------------------------------
