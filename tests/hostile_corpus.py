@@ -7,7 +7,7 @@ empty), so the pipeline meets them in several micro-batches; a line says which f
 which line break ends it. Ordinary clicks and budgets of a few advertisers (spread over
 2024-03-04 and 2024-03-05, and over the last hour before `anchor`) give Gold spend to check.
 
-The expectations are the rules of silver.py and contract.py as `reference_model` implements
+The expectations are the rules of silver.py and the contract as `reference_model` implements
 them; where the pipeline differs, the kind's `what` says so, and its advertiser (named
 "Probe ...") keeps the difference away from the other advertisers' Gold rows.
 """
