@@ -31,6 +31,19 @@ from ad_marketing_pipeline.config import (
     secret_values,
 )
 from ad_marketing_pipeline.demo import DemoSummary, run_demo
+from ad_marketing_pipeline.devtools.generator import (
+    GeneratorSettings,
+    generate_lines,
+    write_landing_files,
+)
+from ad_marketing_pipeline.devtools.local_kafka import serve
+from ad_marketing_pipeline.devtools.producer import (
+    eventhubs_client,
+    kafka_producer_config,
+    paced,
+    send_to_eventhubs,
+    send_to_kafka,
+)
 from ad_marketing_pipeline.entrypoints import (
     LAYERS,
     Runtime,
@@ -42,17 +55,8 @@ from ad_marketing_pipeline.entrypoints import (
     run_layers,
 )
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import stream_trigger
-from ad_marketing_pipeline.local_kafka import serve
 from ad_marketing_pipeline.ops import layer_status
-from ad_marketing_pipeline.producer import (
-    eventhubs_client,
-    kafka_producer_config,
-    paced,
-    send_to_eventhubs,
-    send_to_kafka,
-)
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.spark import get_spark, running_on_databricks
 from ad_marketing_pipeline.sql import query_names, run_query, use_pipeline_schema

@@ -13,12 +13,12 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.attribution.models import MODELS
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.entrypoints import LAYERS, Runtime, run_layers
-from ad_marketing_pipeline.generator import (
+from ad_marketing_pipeline.devtools.generator import (
     GenerationSummary,
     GeneratorSettings,
     write_landing_files,
 )
+from ad_marketing_pipeline.entrypoints import LAYERS, Runtime, run_layers
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.report import write_report
 from ad_marketing_pipeline.report.data import reason_counts

@@ -15,16 +15,16 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.devtools.producer import send_to_kafka
 from ad_marketing_pipeline.entrypoints import (
     prepare_runtime,
     provision,
     run_layers,
     start_bronze,
 )
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
-from ad_marketing_pipeline.producer import send_to_kafka
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from helpers import assert_frames_equal, kill_run_after_batches, wait_until, write_conf
 

@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 
 import silver_rows
 from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.entrypoints import (
     LAYER_TABLES,
     ensure_tables,
@@ -37,7 +38,6 @@ from ad_marketing_pipeline.entrypoints import (
     run_layers,
 )
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
 from helpers import assert_frames_equal
 

@@ -17,8 +17,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.gold.layer import gold_foreach_batch
 from ad_marketing_pipeline.io import StreamTrigger
 from helpers import assert_frames_equal

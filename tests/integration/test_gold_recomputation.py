@@ -28,8 +28,8 @@ from pyspark.sql import functions as F
 
 import reference_model as reference
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.entrypoints import prepare_runtime, run_layers
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from helpers import assert_frames_equal, committed_batches
 from reference_model import SpendRow, grouped

@@ -12,6 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.devtools.generator import (
+    GeneratorSettings,
+    generate_lines,
+    write_landing_files,
+)
 from ad_marketing_pipeline.entrypoints import (
     LAYER_TABLES,
     ensure_tables,
@@ -19,7 +24,6 @@ from ad_marketing_pipeline.entrypoints import (
     run_layers,
     silver_foreach_batch,
 )
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.tables import BRONZE_EVENTS, BRONZE_SCHEMA
 from helpers import assert_frames_equal, kill_run_after_batches, write_conf

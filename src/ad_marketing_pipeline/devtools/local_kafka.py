@@ -342,7 +342,7 @@ class LocalKafkaBroker:
             "log.retention.hours": "24",
             "log.segment.bytes": str(64 * 1024 * 1024),
         }
-        lines = ["# Written by ad_marketing_pipeline.local_kafka.LocalKafkaBroker"]
+        lines = ["# Written by ad_marketing_pipeline.devtools.local_kafka.LocalKafkaBroker"]
         lines += [f"{key}={_escape_property(value)}" for key, value in props.items()]
         self.properties_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
