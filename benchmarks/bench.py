@@ -48,11 +48,15 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig, SparkSettings, TableKey, TriggerConfig
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
+from ad_marketing_pipeline.devtools.generator import (
+    GeneratorSettings,
+    generate_lines,
+    write_landing_files,
+)
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.devtools.producer import send_to_kafka
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.pipeline import run_layers, start_layer, stop_between_batches
-from ad_marketing_pipeline.producer import send_to_kafka
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.spark import build_local_session
 

@@ -16,6 +16,8 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame
 from pyspark.sql.types import MapType
 
+import ad_marketing_pipeline
+
 
 def _sorted_rows(frame: DataFrame) -> DataFrame:
     # Map columns cannot be sorted on in Spark; every other column gives the order.
@@ -35,6 +37,22 @@ def assert_frames_equal(actual: DataFrame, expected: DataFrame, *, ordered: bool
 # ---------------------------------------------------------------------------------------------
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The folder this package is imported from in the tests (its `src`, not an editable install's).
+PACKAGE_SOURCE = Path(ad_marketing_pipeline.__file__).resolve().parents[1]
+
+
+def fresh_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `python -c code` in a new interpreter that imports this package from
+    `PACKAGE_SOURCE`; its stdout and stderr come back as text."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PACKAGE_SOURCE)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

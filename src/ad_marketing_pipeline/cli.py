@@ -28,8 +28,20 @@ from ad_marketing_pipeline.config import (
     redacted_dump,
 )
 from ad_marketing_pipeline.demo import DemoSummary, run_demo
+from ad_marketing_pipeline.devtools.generator import (
+    GeneratorSettings,
+    generate_lines,
+    write_landing_files,
+)
+from ad_marketing_pipeline.devtools.local_kafka import serve
+from ad_marketing_pipeline.devtools.producer import (
+    eventhubs_client,
+    kafka_producer_config,
+    paced,
+    send_to_eventhubs,
+    send_to_kafka,
+)
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
 from ad_marketing_pipeline.invocation import (
     EXIT_ERROR,
     config_from_args,
@@ -38,16 +50,8 @@ from ad_marketing_pipeline.invocation import (
     runtime_from_args,
 )
 from ad_marketing_pipeline.io import stream_trigger
-from ad_marketing_pipeline.local_kafka import serve
 from ad_marketing_pipeline.ops import layer_status
 from ad_marketing_pipeline.pipeline import LAYERS, progress_summary, run_layers
-from ad_marketing_pipeline.producer import (
-    eventhubs_client,
-    kafka_producer_config,
-    paced,
-    send_to_eventhubs,
-    send_to_kafka,
-)
 from ad_marketing_pipeline.provisioning import create_views, ensure_tables, provision
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.spark import get_spark

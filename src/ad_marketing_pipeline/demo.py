@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.attribution.models import MODELS
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.generator import (
+from ad_marketing_pipeline.devtools.generator import (
     GenerationSummary,
     GeneratorSettings,
     write_landing_files,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.errors import SetupError
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_JARS_DIR = REPO_ROOT / ".jars" / "kafka"

@@ -15,11 +15,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.devtools.producer import send_to_kafka
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.pipeline import run_layers, start_layer
-from ad_marketing_pipeline.producer import send_to_kafka
 from ad_marketing_pipeline.provisioning import provision
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA

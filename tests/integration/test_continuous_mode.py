@@ -17,8 +17,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import load_config
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from helpers import cli_log, start_cli, wait_until, write_conf
 
 # e2e: two pipeline starts in a subprocess, about five minutes on 2 cores.

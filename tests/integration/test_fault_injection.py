@@ -41,7 +41,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, FloatType, MapType, StructType
 
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from helpers import assert_frames_equal, cli_log, start_cli, write_conf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

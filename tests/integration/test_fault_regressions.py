@@ -30,9 +30,9 @@ from pyspark.sql import functions as F
 
 import silver_rows
 from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig, TableKey
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime

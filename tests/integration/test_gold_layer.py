@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
 from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 import reference_model as reference
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime

@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline import jobs
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from helpers import assert_frames_equal
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

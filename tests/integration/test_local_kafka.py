@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from ad_marketing_pipeline import local_kafka
+from ad_marketing_pipeline.devtools import local_kafka
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker, find_free_port
 from ad_marketing_pipeline.errors import SetupError
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker, find_free_port
 
 pytestmark = pytest.mark.kafka
 

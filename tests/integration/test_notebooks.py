@@ -12,8 +12,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from ad_marketing_pipeline.config import EventHubsConnectionString, EventHubsSource
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.errors import ConfigError
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.jobs import notebook_runtime
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

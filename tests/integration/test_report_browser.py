@@ -16,7 +16,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import LAYERS, run_layers
 from ad_marketing_pipeline.report import ReportData, render_report, report_data, write_report

@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import KafkaSource
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.sources.kafka import kafka_options
 from ad_marketing_pipeline.spark import register_warehouse_tables
 from helpers import REPO_ROOT

@@ -12,7 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.generator import GeneratorSettings, generate_lines, write_landing_files
+from ad_marketing_pipeline.devtools.generator import (
+    GeneratorSettings,
+    generate_lines,
+    write_landing_files,
+)
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables

@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, load_config
-from ad_marketing_pipeline.local_kafka import LocalKafkaBroker
+from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.spark import register_warehouse_tables
 from helpers import assert_frames_equal
 

@@ -15,8 +15,8 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline import cli
 from ad_marketing_pipeline.config import PipelineConfig, load_config
+from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.errors import PipelineError
-from ad_marketing_pipeline.generator import GeneratorSettings, write_landing_files
 from ad_marketing_pipeline.sql import (
     bind_parameters,
     query_names,

@@ -14,8 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from ad_marketing_pipeline import contract
-from ad_marketing_pipeline.errors import ContractError
-from ad_marketing_pipeline.generator import (
+from ad_marketing_pipeline.devtools.generator import (
     DUPLICATE,
     MALFORMED_KINDS,
     VALID,
@@ -25,6 +24,7 @@ from ad_marketing_pipeline.generator import (
     generate_lines,
     write_landing_files,
 )
+from ad_marketing_pipeline.errors import ContractError
 
 SMALL = GeneratorSettings(events=5_000, events_per_file=1_200)
 START = datetime(2024, 1, 1, tzinfo=UTC)

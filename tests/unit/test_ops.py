@@ -14,8 +14,8 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.cli import describe_seconds
 from ad_marketing_pipeline.config import PipelineConfig
+from ad_marketing_pipeline.devtools.producer import paced
 from ad_marketing_pipeline.ops import BATCH_METRIC, ProgressLog, ProgressRecorder, progress_row
-from ad_marketing_pipeline.producer import paced
 from ad_marketing_pipeline.tables import (
     OPS_STREAMING_PROGRESS,
     STREAMING_PROGRESS_SCHEMA,

@@ -10,13 +10,17 @@ from azure.eventhub import EventData, EventHubProducerClient
 from azure.identity import ClientSecretCredential
 from pydantic import SecretStr
 
-from ad_marketing_pipeline import producer
 from ad_marketing_pipeline.config import (
     EventHubsConnectionString,
     EventHubsServicePrincipal,
     EventHubsSource,
 )
-from ad_marketing_pipeline.producer import eventhubs_client, partition_key, send_to_eventhubs
+from ad_marketing_pipeline.devtools import producer
+from ad_marketing_pipeline.devtools.producer import (
+    eventhubs_client,
+    partition_key,
+    send_to_eventhubs,
+)
 
 
 class FakeBatch:

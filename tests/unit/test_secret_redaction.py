@@ -21,9 +21,9 @@ from ad_marketing_pipeline.config import (
     scrub,
     secret_values,
 )
+from ad_marketing_pipeline.devtools.producer import kafka_producer_config
 from ad_marketing_pipeline.errors import ConfigError
 from ad_marketing_pipeline.invocation import known_secrets
-from ad_marketing_pipeline.producer import kafka_producer_config
 from ad_marketing_pipeline.secrets import with_source_secrets
 from ad_marketing_pipeline.sources.eventhubs import namespace_host
 from ad_marketing_pipeline.sources.kafka import kafka_options

@@ -1,11 +1,11 @@
-"""Deterministic synthetic ad-marketing events, written as JSON-lines landing files.
+"""The simulated world behind the synthetic events, and the valid events it produces.
 
 Advertisers (daily budgets, campaigns on paid channels, ads, a cost per click) and users whose
 multi-touch journeys cross channels over several days produce impressions, clicks, page views,
 conversions, refunds, cancellations and budget updates that follow the event contract (v1). Some
 advertisers' clicks are concentrated on a few days so that they overspend their daily budget.
-Like a real producer the stream also holds malformed records and exact duplicates (retries).
-The same settings always give the same bytes: all randomness comes from one `random.Random`.
+Each event is a `Draft`: a JSON payload (no timestamp yet) and its time in seconds after the
+start; `generator` turns them into lines. All randomness comes from the `random.Random` given.
 """
 
 from __future__ import annotations
@@ -15,31 +15,14 @@ import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from itertools import accumulate, islice
-from pathlib import Path
+from itertools import accumulate
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from ad_marketing_pipeline.devtools.settings import GeneratorSettings
 
-from ad_marketing_pipeline.contract import EVENT_TYPES, required_fields
-
-VALID = "valid"
-DUPLICATE = "duplicate"
-MALFORMED_KINDS: tuple[str, ...] = (
-    "not_json",
-    "truncated_json",
-    "empty_object",
-    "unknown_event_type",
-    "missing_required_field",
-    "negative_amount",
-    "unparsable_timestamp",
-    "bad_currency",
-    "wrong_type",
-)
+__all__ = ["Draft", "Payload", "Simulation"]
 
 _DAY = 86_400
 _HOUR = 3_600
@@ -78,94 +61,9 @@ _BROWSE_PAGES = ("/products/headphones", "/cart", "/checkout", "/blog/how-to-cho
 _CONVERSION_TYPES = ("purchase", "sign_up", "lead")
 _REFUND_REASONS = ("invalid_traffic", "accidental_click", "bot_detected")
 _CANCEL_REASONS = ("order_cancelled", "returned", "fraud")
-_OFFSETS = (("+02:00", 120), ("-05:00", -300), ("+05:30", 330), ("+01:00", 60))
-_BAD_TIMESTAMPS = ("not-a-date", "2024-02-30T10:00:00Z", "31/01/2024 10:00", "2024-01-01T25:00:00Z")
-_BAD_CURRENCIES = ("usd", "US$", "EURO", "\u20ac")
-_UNKNOWN_TYPES = ("ad_view", "video_play", "AdClick", "")
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
-_Payload = dict[str, Any]
-
-
-class GeneratorSettings(BaseModel):
-    """What to generate: size, the simulated world, the seed and the share of bad lines."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    events: int = Field(default=200_000, ge=1, description="lines written, bad ones included")
-    advertisers: int = Field(default=50, ge=1, le=999)
-    days: int = Field(default=30, ge=1, le=3_660)
-    start: datetime = datetime(2024, 1, 1, tzinfo=UTC)
-    seed: int = 7
-    malformed_share: float = Field(default=0.01, ge=0, le=0.5)
-    duplicate_share: float = Field(default=0.01, ge=0, le=0.5)
-    events_per_file: int = Field(default=20_000, ge=1)
-
-    @field_validator("start")
-    @classmethod
-    def _start_in_utc(cls, value: datetime) -> datetime:
-        """A start without a zone is UTC (as in the contract); others are converted to UTC."""
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    @model_validator(mode="after")
-    def _leaves_valid_lines(self) -> GeneratorSettings:
-        if self.valid_lines < 1:
-            raise ValueError(
-                f"events={self.events} with malformed_share={self.malformed_share} and "
-                f"duplicate_share={self.duplicate_share} leaves no valid event; lower a share"
-            )
-        return self
-
-    @property
-    def malformed_lines(self) -> int:
-        """Malformed lines written: `malformed_share` of all lines, rounded down."""
-        return int(Decimal(repr(self.malformed_share)) * self.events)
-
-    @property
-    def duplicate_lines(self) -> int:
-        """Duplicate lines written: `duplicate_share` of all lines, rounded down."""
-        return int(Decimal(repr(self.duplicate_share)) * self.events)
-
-    @property
-    def valid_lines(self) -> int:
-        """Distinct valid events written."""
-        return self.events - self.malformed_lines - self.duplicate_lines
-
-
-@dataclass(frozen=True, slots=True)
-class GeneratedLine:
-    """One line of a landing file; `kind` is "valid", "duplicate" or a malformed kind."""
-
-    text: str
-    kind: str
-    event_type: str | None = None  # of valid events and duplicates
-
-
-@dataclass(frozen=True)
-class GenerationSummary:
-    """What `write_landing_files` wrote."""
-
-    total_lines: int
-    valid_events: dict[str, int]
-    duplicates: int
-    malformed: dict[str, int]
-    files: list[Path]
-
-    @property
-    def valid_lines(self) -> int:
-        """Distinct valid events written."""
-        return sum(self.valid_events.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-serialisable values."""
-        return {
-            "total_lines": self.total_lines,
-            "valid_lines": self.valid_lines,
-            "valid_events": dict(self.valid_events),
-            "duplicates": self.duplicates,
-            "malformed": dict(self.malformed),
-            "files": [str(path) for path in self.files],
-        }
+#: An event as a JSON object: the contract's fields, without `timestamp` until it becomes a line.
+Payload = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +85,11 @@ class _Advertiser:
 
 
 @dataclass(slots=True)
-class _Draft:
+class Draft:
+    """One valid event of the simulation: its payload and when it happens."""
+
     time: int  # seconds after settings.start
-    payload: _Payload
+    payload: Payload
 
 
 def _campaign(advertiser: int, number: int, rng: random.Random) -> _Campaign:
@@ -215,7 +115,7 @@ def _build_world(settings: GeneratorSettings, rng: random.Random) -> tuple[_Adve
     )
 
 
-def _advertiser_fields(advertiser: _Advertiser, rng: random.Random) -> _Payload:
+def _advertiser_fields(advertiser: _Advertiser, rng: random.Random) -> Payload:
     """Mostly both advertiser fields; a few events carry only one of them."""
     draw = rng.random()
     if draw < 0.9:
@@ -243,7 +143,7 @@ def _budget_bounds(advertiser: _Advertiser, busiest_day: int) -> tuple[int, int]
     return max(20_000, int(busiest_day * 2.5)), 10**12
 
 
-class _Simulation:
+class Simulation:
     """Builds the valid events of one run from the settings and the random generator."""
 
     def __init__(self, settings: GeneratorSettings, rng: random.Random) -> None:
@@ -252,10 +152,10 @@ class _Simulation:
         self.end = settings.days * _DAY
         self.world = _build_world(settings, rng)
         self.user_count = max(10, round(settings.valid_lines * _CLICK_SHARE / 3))
-        self.drafts: list[_Draft] = []
-        self.clicks: list[_Draft] = []
-        self.conversions: list[_Draft] = []
-        self.clicks_with_budget: list[tuple[_Draft, int]] = []
+        self.drafts: list[Draft] = []
+        self.clicks: list[Draft] = []
+        self.conversions: list[Draft] = []
+        self.clicks_with_budget: list[tuple[Draft, int]] = []
         self.click_spend: Counter[tuple[int, int]] = Counter()  # (advertiser, UTC day) -> cents
         self._hashed: set[tuple[str, int]] = set()
         start = settings.start
@@ -271,7 +171,7 @@ class _Simulation:
                     weights[index] *= _BURST_WEIGHT
         self._burst_cum = {day: list(accumulate(w)) for day, w in self._burst_cum.items()}
 
-    def run(self) -> list[_Draft]:
+    def run(self) -> list[Draft]:
         """All valid events, in creation order: exactly `valid_lines` of them."""
         target = self.settings.valid_lines
         while len(self.clicks) < round(target * _CLICK_SHARE):
@@ -297,7 +197,7 @@ class _Simulation:
         cumulative = self._burst_cum.get(time // _DAY, self._base_cum)
         return _weighted_index(self.rng, cumulative)
 
-    def _add(self, time: int, payload: _Payload) -> _Draft:
+    def _add(self, time: int, payload: Payload) -> Draft:
         """Record an event; one without an id of its own (its id hashes its payload) moves on a
         second if another event has the same payload, which would make them one event."""
         own_id = payload["event_type"] in ("ad_click", "conversion") or "event_id" in payload
@@ -306,7 +206,7 @@ class _Simulation:
             while (identity, time) in self._hashed:
                 time = (time + 1) % self.end
             self._hashed.add((identity, time))
-        draft = _Draft(time, payload)
+        draft = Draft(time, payload)
         self.drafts.append(draft)
         return draft
 
@@ -344,7 +244,7 @@ class _Simulation:
         """A paid click; returns whether it carries the user (legacy-shaped ones do not)."""
         rng, advertiser = self.rng, self.world[index]
         legacy = rng.random() < _LEGACY_CLICK_SHARE
-        payload: _Payload = {"event_type": "ad_click", "click_id": self._uuid()}
+        payload: Payload = {"event_type": "ad_click", "click_id": self._uuid()}
         if legacy:
             payload["advertiser"] = advertiser.name
         else:
@@ -377,7 +277,7 @@ class _Simulation:
         for page in (1, 2) if rng.random() < 0.15 else (1,):
             if time >= self.end:
                 break
-            payload: _Payload = {"event_type": "page_view", "user_id": f"user-{user:06d}"}
+            payload: Payload = {"event_type": "page_view", "user_id": f"user-{user:06d}"}
             payload.update(session_id=session, source=source, medium=medium)
             if campaign is not None:
                 payload["campaign"] = campaign
@@ -394,7 +294,7 @@ class _Simulation:
         rng = self.rng
         kind = rng.choices(_CONVERSION_TYPES, weights=(70, 15, 15))[0]
         cents = {"purchase": rng.randint(1_500, 40_000), "lead": rng.randint(500, 5_000)}
-        payload: _Payload = {"event_type": "conversion", "conversion_id": self._uuid()}
+        payload: Payload = {"event_type": "conversion", "conversion_id": self._uuid()}
         payload.update(user_id=f"user-{user:06d}", revenue=cents.get(kind, 0) / 100)
         if last_click is not None:
             advertiser, campaign = last_click
@@ -415,7 +315,7 @@ class _Simulation:
             time = self._later(click.time, 3 * _DAY)
             if time is None:
                 continue
-            payload: _Payload = {
+            payload: Payload = {
                 "event_type": "click_refund",
                 "click_id": click.payload["click_id"],
             }
@@ -432,7 +332,7 @@ class _Simulation:
         for conversion in self.rng.sample(conversions, wanted):
             time = self._later(conversion.time, 5 * _DAY)
             if time is not None:
-                payload: _Payload = {"event_type": "conversion_cancellation"}
+                payload: Payload = {"event_type": "conversion_cancellation"}
                 payload["conversion_id"] = conversion.payload["conversion_id"]
                 payload["reason"] = self.rng.choice(_CANCEL_REASONS)
                 self._add(time, payload)
@@ -459,7 +359,7 @@ class _Simulation:
             if timelines[index]:
                 current[index] = _clamp(int(current[index] * rng.uniform(0.8, 1.25)), bounds[index])
             advertiser = self.world[index]
-            payload: _Payload = {"event_type": "budget_update", "advertiser": advertiser.name}
+            payload: Payload = {"event_type": "budget_update", "advertiser": advertiser.name}
             payload.update(
                 advertiser_id=advertiser.advertiser_id, budget_value=current[index] / 100
             )
@@ -479,7 +379,7 @@ class _Simulation:
             time = self._random_time()
             advertiser = self.world[self._pick_advertiser(time)]
             campaign = rng.choice(advertiser.campaigns)
-            payload: _Payload = {"event_type": "impression"}
+            payload: Payload = {"event_type": "impression"}
             if rng.random() < 0.5:
                 payload["event_id"] = self._uuid()
             payload.update(_advertiser_fields(advertiser, rng))
@@ -494,136 +394,3 @@ class _Simulation:
                 payload["user_id"] = f"user-{rng.randrange(self.user_count):06d}"
             payload.update(source=source, medium=medium, platform=platform)
             self._add(time, payload)
-
-
-def _timestamp_text(start: datetime, time: int, rng: random.Random) -> str:
-    """Mostly `...Z`; a few without a zone (UTC) and a few at another offset (same instant)."""
-    moment = start + timedelta(seconds=time)
-    draw = rng.random()
-    if draw < 0.94:
-        return f"{moment.isoformat()}Z"
-    if draw < 0.97:
-        return moment.isoformat()
-    label, minutes = rng.choice(_OFFSETS)
-    return f"{(moment + timedelta(minutes=minutes)).isoformat()}{label}"
-
-
-def _arrival_order(drafts: list[_Draft], rng: random.Random) -> list[_Draft]:
-    """Events as they would arrive: a few seconds after they happen, a few up to an hour late."""
-    arrivals = [
-        draft.time + (rng.randint(60, _HOUR) if rng.random() < 0.03 else rng.randint(0, 5))
-        for draft in drafts
-    ]
-    return [drafts[i] for i in sorted(range(len(drafts)), key=arrivals.__getitem__)]
-
-
-def _malformed_text(
-    kind: str, rng: random.Random, payloads: list[_Payload], clicks: list[_Payload]
-) -> str:
-    """One bad line of the given kind, made from a valid event; never holds a newline."""
-    base = dict(rng.choice(payloads))
-    click = rng.choice(clicks) if clicks else {**base, "event_type": "ad_click", "amount": 0.5}
-    if kind == "not_json":
-        return rng.choice(
-            (",".join(str(value) for value in base.values()), "<html>502 Bad Gateway</html>")
-        )
-    if kind == "truncated_json":
-        text = _ENCODER.encode(base)
-        return text[: rng.randrange(1, len(text) - 1)]
-    if kind == "empty_object":
-        return "{}"
-    if kind == "unknown_event_type":
-        base["event_type"] = rng.choice(_UNKNOWN_TYPES)
-    elif kind == "missing_required_field":
-        del base[rng.choice(required_fields(base["event_type"]))]
-    elif kind == "unparsable_timestamp":
-        base["timestamp"] = rng.choice(_BAD_TIMESTAMPS)
-    elif kind == "negative_amount":
-        base = {**click, "amount": -max(click["amount"], 0.5)}
-    elif kind == "bad_currency":
-        base = {**click, "currency": rng.choice(_BAD_CURRENCIES)}
-    else:
-        base = {**click, "amount": rng.choice(("abc", "n/a", "free"))}
-    return _ENCODER.encode(base)
-
-
-def _interleave(
-    valid: list[GeneratedLine],
-    payloads: list[_Payload],
-    settings: GeneratorSettings,
-    rng: random.Random,
-) -> Iterator[GeneratedLine]:
-    """Valid lines with retried copies a little later and malformed lines anywhere."""
-    after: dict[int, list[GeneratedLine]] = {}
-    count, copies = len(valid), settings.duplicate_lines
-    sources = (
-        rng.sample(range(count), copies)
-        if copies <= count
-        else [rng.randrange(count) for _ in range(copies)]
-    )
-    for source in sources:
-        slot = min(count - 1, source + 1 + int(rng.expovariate(1 / 200)))
-        original = valid[source]
-        after.setdefault(slot, []).append(
-            GeneratedLine(original.text, DUPLICATE, original.event_type)
-        )
-    clicks = [payload for payload in payloads if payload["event_type"] == "ad_click"]
-    for number in range(settings.malformed_lines):
-        kind = MALFORMED_KINDS[number % len(MALFORMED_KINDS)]
-        line = GeneratedLine(_malformed_text(kind, rng, payloads, clicks), kind)
-        after.setdefault(rng.randrange(-1, count), []).append(line)
-    yield from after.get(-1, ())
-    for index, line in enumerate(valid):
-        yield line
-        yield from after.get(index, ())
-
-
-def generate_lines(settings: GeneratorSettings) -> Iterator[GeneratedLine]:
-    """Every line of a run, in output order: `settings.events` of them."""
-    rng = random.Random(settings.seed)
-    drafts = _arrival_order(_Simulation(settings, rng).run(), rng)
-    start = settings.start.replace(tzinfo=None)
-    valid: list[GeneratedLine] = []
-    payloads: list[_Payload] = []
-    for draft in drafts:
-        draft.payload["timestamp"] = _timestamp_text(start, draft.time, rng)
-        payloads.append(draft.payload)
-        valid.append(
-            GeneratedLine(_ENCODER.encode(draft.payload), VALID, draft.payload["event_type"])
-        )
-    yield from _interleave(valid, payloads, settings, rng)
-
-
-def write_landing_files(
-    settings: GeneratorSettings, out_dir: Path, on_progress: Callable[[int], None] | None = None
-) -> GenerationSummary:
-    """Write `events-00000.jsonl`, ... into `out_dir`, which must hold no such files yet."""
-    out_dir = Path(out_dir)
-    existing = sorted(out_dir.glob("events-*.jsonl")) if out_dir.is_dir() else []
-    if existing:
-        raise ValueError(
-            f"landing folder {out_dir} already holds {len(existing)} events-*.jsonl files "
-            f"(e.g. {existing[0].name}); generate into an empty folder so two runs never mix"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kinds: Counter[str] = Counter()
-    valid_events: Counter[str] = Counter()
-    files: list[Path] = []
-    lines = generate_lines(settings)
-    while chunk := list(islice(lines, settings.events_per_file)):
-        path = out_dir / f"events-{len(files):05d}.jsonl"
-        path.write_text("".join(f"{line.text}\n" for line in chunk), encoding="utf-8", newline="\n")
-        files.append(path)
-        for line in chunk:
-            kinds[line.kind] += 1
-            if line.kind == VALID and line.event_type is not None:
-                valid_events[line.event_type] += 1
-        if on_progress is not None:
-            on_progress(len(chunk))
-    return GenerationSummary(
-        total_lines=sum(kinds.values()),
-        valid_events={event_type: valid_events[event_type] for event_type in EVENT_TYPES},
-        duplicates=kinds[DUPLICATE],
-        malformed={kind: kinds[kind] for kind in MALFORMED_KINDS},
-        files=files,
-    )

@@ -2,7 +2,9 @@
 
 No ZooKeeper and no Docker: `make jars` copies the broker and its runtime dependencies into
 ``.jars/kafka`` and :class:`LocalKafkaBroker` starts it with ``java -cp '<jars_dir>/*'``.
-It serves the integration tests and the local demo (see :func:`serve`).
+It serves the integration tests and the local demo (see :func:`serve`). What the broker runs
+from (jars, command line, server.properties, log4j2.xml) is in `kafka_config`, the admin
+requests it answers (readiness, topics) in `kafka_admin`.
 """
 
 from __future__ import annotations
@@ -19,28 +21,22 @@ import time
 import uuid
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Self
-from xml.sax.saxutils import quoteattr
+from typing import TYPE_CHECKING, Self
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-
+from ad_marketing_pipeline.devtools.kafka_admin import admin_client, create_topic, metadata_problem
+from ad_marketing_pipeline.devtools.kafka_config import (
+    REQUIRED_JARS,
+    check_prerequisites,
+    java_command,
+    write_log4j_config,
+    write_server_properties,
+)
 from ad_marketing_pipeline.errors import SetupError
 
-__all__ = ["REQUIRED_JARS", "LocalKafkaBroker", "find_free_port", "serve"]
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
 
-#: Jar name prefixes that must be in ``jars_dir``; each maps to what it provides.
-REQUIRED_JARS: dict[str, str] = {
-    "kafka_2.13-": "the broker (kafka.Kafka, kafka.tools.StorageTool)",
-    "kafka-clients-": "the Kafka client library",
-    "kafka-storage-": "the storage layer",
-    "kafka-raft-": "the KRaft quorum",
-    "scala-library-": "the Scala runtime",
-    "log4j-core-": "log4j2 (the broker log)",
-    "log4j-slf4j2-impl-": "the slf4j 2 to log4j2 bridge",
-    "slf4j-api-": "slf4j 2",
-}
+__all__ = ["REQUIRED_JARS", "LocalKafkaBroker", "find_free_port", "serve"]
 
 _BROKER_MAIN = "kafka.Kafka"
 _STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
@@ -58,11 +54,6 @@ def find_free_port() -> int:
 def _new_cluster_id() -> str:
     """Return a random KRaft cluster id (a Kafka Uuid: URL-safe base64, no padding)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
-
-
-def _escape_property(value: str) -> str:
-    """Escape a value for a java.util.Properties file."""
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -213,7 +204,7 @@ class LocalKafkaBroker:
         if self.is_running:
             return
         began = time.monotonic()
-        java = self._check_prerequisites()
+        java = check_prerequisites(self.java, self.jars_dir)
         if self._auto_port and _port_open(self.port):
             self.port = find_free_port()
         if _port_open(self.controller_port):
@@ -226,8 +217,13 @@ class LocalKafkaBroker:
                 )
         for folder in (self.config_dir, self.data_dir, self.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._write_properties()
-        self._write_log4j_config()
+        write_server_properties(
+            self.properties_file,
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.data_dir,
+        )
+        write_log4j_config(self.log4j_file, self.server_log)
         self._format_storage(java)
         self._launch(java)
         try:
@@ -252,141 +248,22 @@ class LocalKafkaBroker:
 
     def create_topic(self, name: str, partitions: int = 3, timeout: float = 30.0) -> None:
         """Create a topic (replication factor 1) and wait until every partition has a leader."""
-        admin = self._admin()
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1)],
-            operation_timeout=timeout,
-        )
-        try:
-            futures[name].result(timeout=timeout)
-        except KafkaException as error:
-            raise SetupError(f"Kafka topic {name!r} could not be created: {error}") from error
-        deadline = time.monotonic() + timeout
-        while True:
-            metadata = admin.list_topics(topic=name, timeout=5)
-            topic = metadata.topics.get(name)
-            if (
-                topic is not None
-                and topic.error is None
-                and len(topic.partitions) == partitions
-                and all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise SetupError(
-                    f"Kafka topic {name!r} was created but its {partitions} partitions have no "
-                    f"leader after {timeout:.0f} s; see {self.server_log}"
-                )
-            time.sleep(0.1)
+        admin = admin_client(self.bootstrap_servers)
+        create_topic(admin, name, partitions, timeout, server_log=self.server_log)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _check_prerequisites(self) -> str:
-        """Return the java executable; raise SetupError naming everything that is missing."""
-        problems: list[str] = []
-        java = shutil.which(self.java)
-        if java is None:
-            problems.append(
-                f"Java was not found ({self.java!r} is not on PATH); install Java 17 or newer"
-            )
-        if not self.jars_dir.is_dir():
-            problems.append(f"the Kafka jars folder {self.jars_dir} does not exist")
-        else:
-            names = [p.name for p in self.jars_dir.glob("*.jar")]
-            missing = [
-                f"{prefix}*.jar ({what})"
-                for prefix, what in REQUIRED_JARS.items()
-                if not any(n.startswith(prefix) for n in names)
-            ]
-            if missing:
-                problems.append(
-                    f"the Kafka jars folder {self.jars_dir} lacks " + ", ".join(missing)
-                )
-        if problems or java is None:
-            raise SetupError(
-                "The local Kafka broker cannot start: "
-                + "; ".join(problems)
-                + ". Run `make jars` to download the broker jars from Maven Central."
-            )
-        return java
-
-    def _write_properties(self) -> None:
-        """Write server.properties for one combined broker + controller node."""
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
-            ),
-            "advertised.listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
-            ),
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "controller.listener.names": "CONTROLLER",
-            # Dynamic KRaft quorum (KIP-853): works with `kafka-storage format --standalone`.
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
-            "log.dirs": str(self.data_dir),
-            "num.partitions": "3",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": "1",
-            "offsets.topic.num.partitions": "3",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "3",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            "log.retention.hours": "24",
-            "log.segment.bytes": str(64 * 1024 * 1024),
-        }
-        lines = ["# Written by ad_marketing_pipeline.local_kafka.LocalKafkaBroker"]
-        lines += [f"{key}={_escape_property(value)}" for key, value in props.items()]
-        self.properties_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    def _write_log4j_config(self) -> None:
-        """Write a log4j2 config that sends every broker log line to server.log, none to stdout."""
-        log_file = quoteattr(str(self.server_log))
-        self.log4j_file.write_text(
-            f"""<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="WARN">
-  <Appenders>
-    <File name="server" fileName={log_file} append="true">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </File>
-  </Appenders>
-  <Loggers>
-    <Logger name="kafka" level="INFO"/>
-    <Logger name="org.apache.kafka" level="INFO"/>
-    <Logger name="state.change.logger" level="WARN"/>
-    <Logger name="kafka.request.logger" level="WARN"/>
-    <Root level="WARN">
-      <AppenderRef ref="server"/>
-    </Root>
-  </Loggers>
-</Configuration>
-""",
-            encoding="utf-8",
-        )
-
     def _java_command(self, java: str, heap: str, main: str, *args: str) -> list[str]:
-        """Return a ``java -cp '<jars_dir>/*' <main> <args>`` command line."""
-        return [
+        """Return a ``java -cp '<jars_dir>/*' <main> <args>`` command line for this broker."""
+        return java_command(
             java,
-            f"-Xmx{heap}",
-            "-Xms64m",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            "-Dlog4j2.shutdownHookEnabled=false",
-            f"-Dlog4j2.configurationFile={self.log4j_file}",
-            f"-Dkafka.logs.dir={self.logs_dir}",
-            "-cp",
-            f"{self.jars_dir.resolve()}{os.sep}*",
+            heap,
             main,
             *args,
-        ]
+            jars_dir=self.jars_dir,
+            log4j_file=self.log4j_file,
+            logs_dir=self.logs_dir,
+        )
 
     def _format_storage(self, java: str) -> None:
         """Format ``log.dirs`` for this cluster id as a standalone KRaft controller."""
@@ -433,12 +310,6 @@ class LocalKafkaBroker:
                 start_new_session=True,
             )
 
-    def _admin(self) -> AdminClient:
-        """Return an AdminClient for this broker."""
-        return AdminClient(
-            {"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 10_000}
-        )
-
     def _wait_until_ready(self, deadline: float) -> None:
         """Poll until the broker answers a metadata request with itself as a live broker."""
         last_error = "no answer yet"
@@ -449,16 +320,11 @@ class LocalKafkaBroker:
                 time.sleep(0.1)
                 continue
             if admin is None:
-                admin = self._admin()
-            try:
-                metadata = admin.list_topics(timeout=2)
-            except KafkaException as error:
-                last_error = str(error)
-                time.sleep(0.2)
-                continue
-            if metadata.brokers:
+                admin = admin_client(self.bootstrap_servers)
+            problem = metadata_problem(admin)
+            if problem is None:
                 return
-            last_error = "the metadata response lists no broker"
+            last_error = problem
             time.sleep(0.2)
         self._raise_if_dead()
         raise SetupError(
