@@ -245,6 +245,19 @@ def replace_keys(
         source.unpersist()
 
 
+def overwrite_table(frame: DataFrame, table_name: str, columns: list[str]) -> None:
+    """Replace a table's rows (its definition and properties stay). Delta's overwrite forgets
+    the table's liquid clustering columns, so they are set again after it. (A full rebuild, not
+    a micro-batch: rerun it after a crash.)"""
+    spark = frame.sparkSession
+    detail = spark.sql(f"DESCRIBE DETAIL {table_name}").first()
+    clustering = list(detail["clusteringColumns"] or []) if detail is not None else []
+    frame.select(*columns).write.format("delta").mode("overwrite").saveAsTable(table_name)
+    if clustering:
+        keys = ", ".join(f"`{name}`" for name in clustering)
+        spark.sql(f"ALTER TABLE {table_name} CLUSTER BY ({keys})")
+
+
 # ---------------------------------------------------------------------------------------------
 # Small frames of driver-side rows
 # ---------------------------------------------------------------------------------------------
