@@ -1,0 +1,249 @@
+"""What a Gold micro-batch must recompute, on small hand-made frames: the planning functions of
+gold/planning.py, apart from the reads and MERGEs that use their plans."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, Row, SparkSession
+
+from ad_marketing_pipeline.config import BudgetPolicy
+from ad_marketing_pipeline.gold.planning import (
+    ChangedTypes,
+    affected_conversions,
+    conversions_under,
+    performance_scope,
+    spend_scope,
+    touched_spend_keys,
+)
+from helpers import assert_frames_equal
+
+CHANGED_SCHEMA = (
+    "event_id string, event_type string, event_time timestamp, advertiser_key string, "
+    "click_id string, conversion_id string, user_id string, source string, platform string, "
+    "campaign_id string"
+)
+FACTS_SCHEMA = (
+    "conversion_id string, advertiser_key string, user_id string, converted_at timestamp, "
+    "conversion_date date, source string, platform string, performance_campaign_id string"
+)
+TOUCHED_SCHEMA = "advertiser_key string, event_time timestamp"
+
+
+def at(text: str) -> datetime:
+    """'MM-DD HH:MM' in 2024, UTC."""
+    return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
+
+
+def changed_event(event_type: str, event_id: str, time: str, **fields: Any) -> dict[str, Any]:
+    names = [part.split()[0] for part in CHANGED_SCHEMA.split(", ")]
+    row: dict[str, Any] = dict.fromkeys(names)
+    row.update(event_type=event_type, event_id=event_id, event_time=at(time), **fields)
+    return row
+
+
+def click(click_id: str, time: str, advertiser: str, **fields: Any) -> dict[str, Any]:
+    given = {"click_id": click_id, "advertiser_key": advertiser, "user_id": "u-1", **fields}
+    return changed_event("ad_click", f"ad_click:{click_id}", time, **given)
+
+
+def refund(click_id: str, time: str) -> dict[str, Any]:
+    return changed_event("click_refund", f"click_refund:{click_id}", time, click_id=click_id)
+
+
+def budget_update(event_id: str, time: str, advertiser: str) -> dict[str, Any]:
+    return changed_event("budget_update", event_id, time, advertiser_key=advertiser)
+
+
+def fact(conversion_id: str, user: str, time: str, advertiser: str = "a") -> dict[str, Any]:
+    converted = at(time)
+    return {
+        "conversion_id": conversion_id,
+        "advertiser_key": advertiser,
+        "user_id": user,
+        "converted_at": converted,
+        "conversion_date": converted.date(),
+        "source": "google",
+        "platform": "search",
+        "performance_campaign_id": "cmp-1",
+    }
+
+
+def frame(spark: SparkSession, rows: list[dict[str, Any]], schema: str) -> DataFrame:
+    return spark.createDataFrame(rows, schema)
+
+
+def test_the_touched_spend_keys_are_the_batch_s_own_and_those_its_refunds_move(
+    spark: SparkSession,
+) -> None:
+    changed = frame(
+        spark,
+        [
+            click("c1", "01-02 10:15", "A"),
+            budget_update("b1", "01-02 11:00", "B"),
+            refund("c9", "01-02 12:00"),  # credits C's click from an earlier batch
+            click("c5", "01-02 13:00", "D"),  # its refund came before it
+            changed_event("page_view", "v1", "01-02 14:00", user_id="u-1"),
+        ],
+        CHANGED_SCHEMA,
+    )
+    credited = spark.createDataFrame([("c9", "C")], "click_id string, advertiser_key string")
+    early_refunds = spark.createDataFrame(
+        [("c5", at("01-02 09:00")), ("c7", at("01-02 09:30"))],  # c7: not a click of the batch
+        "click_id string, event_time timestamp",
+    )
+
+    touched = touched_spend_keys(changed, credited, early_refunds)
+
+    expected = spark.createDataFrame(
+        [
+            ("A", at("01-02 10:15")),
+            ("B", at("01-02 11:00")),
+            ("C", at("01-02 12:00")),
+            ("D", at("01-02 13:00")),
+            ("D", at("01-02 09:00")),  # the refund, booked now that its click arrived
+        ],
+        TOUCHED_SCHEMA,
+    )
+    assert_frames_equal(touched, expected)
+
+
+def test_the_spend_scope_starts_at_the_earliest_touched_period_and_covers_moved_keys(
+    spark: SparkSession,
+) -> None:
+    touched = spark.createDataFrame(
+        [
+            ("A", at("01-02 10:00")),
+            ("A", at("01-01 23:30")),
+            ("X-1", at("01-03 08:00")),
+            (None, at("01-01 00:00")),  # an event without an advertiser moves nothing
+        ],
+        TOUCHED_SCHEMA,
+    )
+    moves = {"name:acme": "X-1", "name:gone": "X-2"}  # name:gone kept no hours
+    moved_from = {"name:acme": at("12-30 00:00").replace(year=2023)}
+
+    scope = spend_scope(touched, BudgetPolicy(), moved_from=moved_from, moves=moves)
+
+    assert scope == {
+        "A": at("01-01 00:00"),
+        "X-1": datetime(2023, 12, 30),
+        "name:acme": datetime(2023, 12, 30),
+    }
+
+
+def test_the_spend_scope_follows_the_budget_period_and_time_zone(spark: SparkSession) -> None:
+    touched = spark.createDataFrame([("A", at("03-01 03:00"))], TOUCHED_SCHEMA)
+    monthly_in_new_york = BudgetPolicy(period="month", timezone="America/New_York")
+
+    scope = spend_scope(touched, monthly_in_new_york, moved_from={}, moves={})
+
+    # 03:00 UTC on 1 March is still February in New York: February 1st, 00:00 EST = 05:00 UTC.
+    assert scope == {"A": at("02-01 05:00")}
+
+
+def test_affected_conversions_are_new_cancelled_and_reattributed_ones(
+    spark: SparkSession,
+) -> None:
+    known = frame(
+        spark,
+        [
+            fact("k1", "u-1", "01-10 12:00"),  # a late click of u-1 lands in its lookback
+            fact("k2", "u-2", "01-10 12:00"),  # cancelled by the batch
+            fact("k3", "u-3", "01-10 12:00"),  # u-3's click comes after it: unchanged
+            fact("k4", "u-4", "01-10 12:00"),  # u-4's click is older than the lookback
+        ],
+        FACTS_SCHEMA,
+    )
+    changed = frame(
+        spark,
+        [
+            click("c1", "01-09 08:00", "a", user_id="u-1"),
+            click("c3", "01-11 08:00", "a", user_id="u-3"),
+            click("c4", "01-01 08:00", "a", user_id="u-4"),
+            changed_event("conversion_cancellation", "x2", "01-12 00:00", conversion_id="k2"),
+            changed_event("conversion_cancellation", "x9", "01-12 00:00", conversion_id="k9"),
+            changed_event("conversion", "n1", "01-12 09:00", conversion_id="n1", user_id="u-5"),
+        ],
+        CHANGED_SCHEMA,
+    )
+
+    affected = affected_conversions(changed, known, lookback_days=7)
+
+    assert affected == {
+        "k1": at("01-10 12:00"),
+        "k2": at("01-10 12:00"),
+        "n1": at("01-12 09:00"),
+    }
+
+
+def test_conversions_under_moved_keys(spark: SparkSession) -> None:
+    known = frame(
+        spark,
+        [fact("k1", "u-1", "01-10 12:00", "name:acme"), fact("k2", "u-2", "01-11 12:00", "B")],
+        FACTS_SCHEMA,
+    )
+
+    assert conversions_under(known, ["name:acme"]) == {"k1": at("01-10 12:00")}
+    assert conversions_under(known, []) == {}
+
+
+def test_the_performance_scope_is_the_deliveries_and_the_facts_before_and_after(
+    spark: SparkSession,
+) -> None:
+    changed = frame(
+        spark,
+        [
+            click("c1", "01-02 10:00", "A", source="google", platform="search", campaign_id="x"),
+            changed_event(
+                "impression",
+                "i1",
+                "01-02 11:00",
+                advertiser_key="A",
+                source="google",
+                platform="search",
+                campaign_id="x",
+            ),  # the same key as the click: listed once
+            budget_update("b1", "01-02 12:00", "A"),  # no performance key
+        ],
+        CHANGED_SCHEMA,
+    )
+    before = frame(spark, [fact("k1", "u-1", "01-01 09:00")], FACTS_SCHEMA)
+    after = frame(spark, [fact("k1", "u-1", "01-03 09:00")], FACTS_SCHEMA)
+
+    keys = performance_scope(changed, before, after, "UTC")
+
+    assert keys == [
+        Row(
+            performance_date=date(2024, 1, 1),
+            source="google",
+            platform="search",
+            campaign_id="cmp-1",
+        ),
+        Row(performance_date=date(2024, 1, 2), source="google", platform="search", campaign_id="x"),
+        Row(
+            performance_date=date(2024, 1, 3),
+            source="google",
+            platform="search",
+            campaign_id="cmp-1",
+        ),
+    ]
+
+
+def test_changed_types_name_each_type_s_earliest_event(spark: SparkSession) -> None:
+    changed = frame(
+        spark,
+        [
+            click("c1", "01-02 10:00", "A"),
+            click("c2", "01-01 10:00", "A"),
+            refund("c1", "01-03 00:00"),
+        ],
+        CHANGED_SCHEMA,
+    )
+
+    types = ChangedTypes.of(changed)
+
+    assert types.earliest == {"ad_click": at("01-01 10:00"), "click_refund": at("01-03 00:00")}
+    assert types.has("click_refund", "conversion")
+    assert not types.has("conversion")
