@@ -43,13 +43,11 @@ chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 # lint-imports checks the import contracts of pyproject.toml ([tool.importlinter]) on src/.
-# `pure-transforms` is left out while gold.advertisers still does I/O: tests/unit/test_layering.py
-# marks it xfail until then.
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
-	PYTHONPATH=src $(BIN)/lint-imports --no-cache --contract layers --contract runtime-without-tools
+	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
 # The test command of the README (and of CI): lint, types, then the suite without the e2e
 # whole-pipeline runs, which take several minutes each on 2 cores (`make test-all` adds them).

@@ -25,7 +25,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
-from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of
+from ad_marketing_pipeline.frames import local_frame, schema_of
+from ad_marketing_pipeline.io import MicroBatch
 
 _DATA_ERROR_STATE = re.compile(r"SQLSTATE: 22[0-9A-Z]{3}")
 _SPARK_TYPES = "pyspark/sql/types.py"  # where Spark values become Python ones

@@ -10,27 +10,16 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlparse
 
-import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.readwriter import DataStreamWriter
-from pyspark.sql.types import (
-    ArrayType,
-    DataType,
-    MapType,
-    StructField,
-    StructType,
-    TimestampType,
-)
 
 from ad_marketing_pipeline.config import FaultsConfig, TriggerConfig
 
@@ -256,50 +245,3 @@ def overwrite_table(frame: DataFrame, table_name: str, columns: list[str]) -> No
     if clustering:
         keys = ", ".join(f"`{name}`" for name in clustering)
         spark.sql(f"ALTER TABLE {table_name} CLUSTER BY ({keys})")
-
-
-# ---------------------------------------------------------------------------------------------
-# Small frames of driver-side rows
-# ---------------------------------------------------------------------------------------------
-
-
-def _arrow_value(value: Any, data_type: DataType) -> Any:
-    """A Python value as pyarrow takes it for `data_type`: structs as dicts (from a Row, a
-    tuple or a mapping), maps as (key, value) pairs, naive timestamps as the local time they
-    stand for (as Spark's own conversion reads them)."""
-    if value is None:
-        return None
-    converted = value
-    if isinstance(data_type, StructType):
-        fields = data_type.fields
-        items = [value.get(f.name) for f in fields] if isinstance(value, Mapping) else list(value)
-        converted = {
-            f.name: _arrow_value(item, f.dataType) for f, item in zip(fields, items, strict=True)
-        }
-    elif isinstance(data_type, ArrayType):
-        converted = [_arrow_value(item, data_type.elementType) for item in value]
-    elif isinstance(data_type, MapType):
-        converted = [
-            (_arrow_value(key, data_type.keyType), _arrow_value(item, data_type.valueType))
-            for key, item in dict(value).items()
-        ]
-    elif isinstance(data_type, TimestampType) and isinstance(value, datetime):
-        converted = value.astimezone(UTC)
-    return converted
-
-
-def schema_of(**columns: DataType) -> StructType:
-    """A schema of nullable columns, in the order given: `schema_of(event_id=StringType())`."""
-    return StructType([StructField(name, data_type) for name, data_type in columns.items()])
-
-
-def local_frame(
-    spark: SparkSession, rows: Iterable[Sequence[Any] | Mapping[str, Any]], schema: StructType
-) -> DataFrame:
-    """A small DataFrame of rows held by the driver (tuples, Rows or dicts), sent to Spark as
-    one Arrow table. Spark's createDataFrame of a Python list becomes a Python RDD instead:
-    every job that reads it then waits for a Python worker, about half a second each on a small
-    machine: a second of each serving micro-batch, and many seconds of Gold's."""
-    records = [_arrow_value(row, schema) for row in rows]
-    table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
-    return spark.createDataFrame(table, schema=schema)

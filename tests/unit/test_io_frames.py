@@ -18,7 +18,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from ad_marketing_pipeline.io import local_frame, schema_of
+from ad_marketing_pipeline.frames import local_frame, schema_of
 from helpers import assert_frames_equal
 
 ORDER = schema_of(event_time=TimestampType(), rank=IntegerType())

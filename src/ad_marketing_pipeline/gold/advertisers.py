@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from ad_marketing_pipeline.contract import blank_column, is_blank
-from ad_marketing_pipeline.io import MicroBatch, local_frame, schema_of, upsert_by_keys
+from ad_marketing_pipeline.frames import local_frame, schema_of
 
 Transform = Callable[[DataFrame], DataFrame]
 Pair = tuple[str, str]  # (advertiser_id, advertiser_name)
@@ -116,12 +116,6 @@ class AdvertiserDirectory:
         return labels, links
 
 
-def read_directory(spark: SparkSession, table: str) -> AdvertiserDirectory:
-    """The pairs a names table (advertiser_id, advertiser_name) holds."""
-    rows = spark.table(table).select("advertiser_id", "advertiser_name").collect()
-    return AdvertiserDirectory(frozenset((row[0], row[1]) for row in rows if row[0] and row[1]))
-
-
 def advertiser_pairs(events: DataFrame) -> DataFrame:
     """The distinct (advertiser_id, advertiser_name) pairs of events that give both."""
     both = events.select(
@@ -161,13 +155,3 @@ def with_advertiser_keys(directory: AdvertiserDirectory) -> Transform:
         ).drop("_given_name", "_linked_id", "_resolved_id", "_label")
 
     return apply
-
-
-def save_pairs(spark: SparkSession, pairs: Iterable[Pair], table: str, batch: MicroBatch) -> None:
-    """Add new (advertiser_id, advertiser_name) pairs to a names table (idempotent)."""
-    rows = sorted(set(pairs))
-    if rows:
-        batch.before_write()
-        upsert_by_keys(
-            local_frame(spark, rows, PAIRS_SCHEMA), table, ["advertiser_id", "advertiser_name"]
-        )

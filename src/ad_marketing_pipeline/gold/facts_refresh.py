@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DateType, StringType
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.frames import local_frame, schema_of
 from ad_marketing_pipeline.gold.facts import PERFORMANCE_KEYS, ad_performance, conversion_facts
 from ad_marketing_pipeline.gold.planning import (
     FACT_EVENT_TYPES,
@@ -29,14 +30,7 @@ from ad_marketing_pipeline.gold.tables import (
     AD_PERFORMANCE_SCHEMA,
     CONVERSION_FACTS_SCHEMA,
 )
-from ad_marketing_pipeline.io import (
-    MicroBatch,
-    local_frame,
-    overwrite_table,
-    replace_keys,
-    schema_of,
-    upsert_by_keys,
-)
+from ad_marketing_pipeline.io import MicroBatch, overwrite_table, replace_keys, upsert_by_keys
 
 CONVERSION_IDS = schema_of(conversion_id=StringType())
 

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, StringType, TimestampType
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.frames import local_frame, schema_of
 from ad_marketing_pipeline.gold.planning import (
     SPEND_EVENT_TYPES,
     ChangedTypes,
@@ -28,13 +29,7 @@ from ad_marketing_pipeline.gold.spend import (
 from ad_marketing_pipeline.gold.tables import (
     ADVERTISER_SPEND_SCHEMA,
 )
-from ad_marketing_pipeline.io import (
-    MicroBatch,
-    local_frame,
-    overwrite_table,
-    replace_keys,
-    schema_of,
-)
+from ad_marketing_pipeline.io import MicroBatch, overwrite_table, replace_keys
 
 CARRIED_BUDGETS = schema_of(advertiser_key=StringType(), carried_budget_value=DecimalType(18, 6))
 CLICK_IDS = schema_of(click_id=StringType())

@@ -38,13 +38,8 @@ from ad_marketing_pipeline.deadletters import (
     process_isolating,
     set_aside,
 )
-from ad_marketing_pipeline.gold.advertisers import (
-    advertiser_pairs,
-    new_pairs,
-    read_directory,
-    save_pairs,
-    with_advertiser_keys,
-)
+from ad_marketing_pipeline.gold.advertiser_pairs import read_directory, save_pairs
+from ad_marketing_pipeline.gold.advertisers import advertiser_pairs, new_pairs, with_advertiser_keys
 from ad_marketing_pipeline.gold.facts_refresh import refresh_facts
 from ad_marketing_pipeline.gold.planning import (
     ChangedTypes,
@@ -53,11 +48,7 @@ from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
 from ad_marketing_pipeline.gold.tables import (
     GOLD_TABLES,
 )
-from ad_marketing_pipeline.io import (
-    MicroBatch,
-    overwrite_table,
-    read_table_stream,
-)
+from ad_marketing_pipeline.io import MicroBatch, overwrite_table, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.streams import Layer

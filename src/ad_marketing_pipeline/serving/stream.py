@@ -30,14 +30,11 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.bronze.transforms import source_time, to_bronze
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.gold.advertisers import (
-    AdvertiserDirectory,
-    Identity,
-    read_directory,
-    save_pairs,
-)
+from ad_marketing_pipeline.frames import local_frame
+from ad_marketing_pipeline.gold.advertiser_pairs import read_directory, save_pairs
+from ad_marketing_pipeline.gold.advertisers import AdvertiserDirectory, Identity
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES, SERVING_STATUS_SCHEMA
-from ad_marketing_pipeline.io import MicroBatch, StreamTrigger, local_frame
+from ad_marketing_pipeline.io import MicroBatch, StreamTrigger
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.serving.transforms import (

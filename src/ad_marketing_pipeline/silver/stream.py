@@ -20,7 +20,8 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.bronze.transforms import source_time
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.io import MicroBatch, local_frame, read_table_stream
+from ad_marketing_pipeline.frames import local_frame
+from ad_marketing_pipeline.io import MicroBatch, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.silver.transforms import (

@@ -1,0 +1,63 @@
+"""Small frames of driver-side rows: a schema of nullable columns (`schema_of`) and a DataFrame
+of a few rows the driver holds (`local_frame`), sent to Spark as one Arrow table. No table is
+read or written here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    MapType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+
+def _arrow_value(value: Any, data_type: DataType) -> Any:
+    """A Python value as pyarrow takes it for `data_type`: structs as dicts (from a Row, a
+    tuple or a mapping), maps as (key, value) pairs, naive timestamps as the local time they
+    stand for (as Spark's own conversion reads them)."""
+    if value is None:
+        return None
+    converted = value
+    if isinstance(data_type, StructType):
+        fields = data_type.fields
+        items = [value.get(f.name) for f in fields] if isinstance(value, Mapping) else list(value)
+        converted = {
+            f.name: _arrow_value(item, f.dataType) for f, item in zip(fields, items, strict=True)
+        }
+    elif isinstance(data_type, ArrayType):
+        converted = [_arrow_value(item, data_type.elementType) for item in value]
+    elif isinstance(data_type, MapType):
+        converted = [
+            (_arrow_value(key, data_type.keyType), _arrow_value(item, data_type.valueType))
+            for key, item in dict(value).items()
+        ]
+    elif isinstance(data_type, TimestampType) and isinstance(value, datetime):
+        converted = value.astimezone(UTC)
+    return converted
+
+
+def schema_of(**columns: DataType) -> StructType:
+    """A schema of nullable columns, in the order given: `schema_of(event_id=StringType())`."""
+    return StructType([StructField(name, data_type) for name, data_type in columns.items()])
+
+
+def local_frame(
+    spark: SparkSession, rows: Iterable[Sequence[Any] | Mapping[str, Any]], schema: StructType
+) -> DataFrame:
+    """A small DataFrame of rows held by the driver (tuples, Rows or dicts), sent to Spark as
+    one Arrow table. Spark's createDataFrame of a Python list becomes a Python RDD instead:
+    every job that reads it then waits for a Python worker, about half a second each on a small
+    machine: a second of each serving micro-batch, and many seconds of Gold's."""
+    records = [_arrow_value(row, schema) for row in rows]
+    table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
+    return spark.createDataFrame(table, schema=schema)
