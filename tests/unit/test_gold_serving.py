@@ -13,13 +13,13 @@ import pytest
 from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
+from ad_marketing_pipeline.gold.rules import order_key
 from ad_marketing_pipeline.serving.transforms import (
     ServingState,
     batch_partials,
     dedup_watermark,
     fold,
     fold_batch,
-    order_key,
 )
 from helpers import assert_frames_equal
 
