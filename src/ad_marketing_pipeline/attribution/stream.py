@@ -75,8 +75,6 @@ from ad_marketing_pipeline.deadletters import (
 from ad_marketing_pipeline.io import (
     MicroBatch,
     read_table_stream,
-    replace_keys,
-    upsert_by_keys,
 )
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
@@ -159,8 +157,7 @@ class _Run:
                 events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA
             )
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             touches,
             self.tables.touchpoints,
             ["event_id"],
@@ -177,8 +174,7 @@ class _Run:
         )
         if new_events is None:
             rebuilt = silver.transform(to_activity(rules)).transform(sessionize(timeout))
-            self.batch.before_write()
-            replace_keys(
+            self.batch.replace_keys(
                 _conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
             )
             return
@@ -197,8 +193,7 @@ class _Run:
         )
         rebuilt = activity.transform(sessionize(timeout))
         replaced = existing.transform(since_rebuild_point(scope, "session_start"))
-        self.batch.before_write()
-        replace_keys(
+        self.batch.replace_keys(
             _conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
         )
 
@@ -247,8 +242,7 @@ class _Run:
                 CONVERSION_PATHS_SCHEMA,
             )
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             paths,
             self.tables.paths,
             ["conversion_id"],
@@ -307,8 +301,7 @@ class _Run:
                 scope.select("conversion_id"), "conversion_id", "left_semi"
             )
             replaced = replaced.unionByName(replaced_markov)
-        self.batch.before_write()
-        replace_keys(
+        self.batch.replace_keys(
             _conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
         )
 
@@ -317,15 +310,13 @@ class _Run:
     def rebuild_marts(self) -> None:
         attribution = self.tables.read(self.tables.attribution)
         touchpoints = self.tables.read(self.tables.touchpoints)
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             _conform(attribution_comparison(attribution), COMPARISON_SCHEMA),
             self.tables.comparison,
             ["channel", "model"],
             delete_missing_in="true",
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             _conform(
                 channel_performance(attribution, touchpoints, MODELS), CHANNEL_PERFORMANCE_SCHEMA
             ),
