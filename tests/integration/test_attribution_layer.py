@@ -143,7 +143,7 @@ def test_incremental_runs_equal_a_full_refresh_and_an_idle_run_changes_nothing(
     spark: SparkSession, tmp_path: Path, streamed: Runtime
 ) -> None:
     refreshed = Runtime(spark, config_for(tmp_path / "refresh"), on_databricks=False)
-    ensure_tables(refreshed, [SILVER_EVENTS])
+    ensure_tables(refreshed, ATTRIBUTION.tables)
     append_to_silver(refreshed, FIRST_APPEND + SECOND_APPEND + BETWEEN_RUNS, 1)
     refresh_attribution(refreshed, full=True)
     assert_same_tables(streamed, refreshed)
