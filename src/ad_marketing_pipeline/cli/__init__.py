@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -604,7 +603,3 @@ def report_failure(error: Exception | KeyboardInterrupt, args: argparse.Namespac
             text, markup=False, highlight=False, soft_wrap=True, end="" if code == 1 else "\n"
         )
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
