@@ -7,15 +7,19 @@ import argparse
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-from rich.table import Table
 
+from ad_marketing_pipeline.cli.output import (
+    console,
+    describe_seconds,
+    print_demo_summary,
+    print_query_rows,
+    progress_bars,
+    results_console,
+    status_table,
+)
 from ad_marketing_pipeline.cli.parser import build_parser
 from ad_marketing_pipeline.config import (
     LOCAL_KAFKA_BOOTSTRAP,
@@ -26,7 +30,7 @@ from ad_marketing_pipeline.config import (
     TableKey,
     redacted_dump,
 )
-from ad_marketing_pipeline.demo import DemoSummary, run_demo
+from ad_marketing_pipeline.demo import run_demo
 from ad_marketing_pipeline.devtools.generator import (
     GeneratorSettings,
     generate_lines,
@@ -74,9 +78,6 @@ __all__ = [
     "report_failure",
     "results_console",
 ]
-
-console = Console(stderr=True)
-
 
 # ---------------------------------------------------------------------------------------------
 # Commands
@@ -141,7 +142,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise PipelineError(f"{flag} needs --to kafka or --to eventhubs")
         settings = _generator_settings(args)
         out_dir = Path(args.out) if args.out else Path(config.landing_path)
-        with _progress() as progress:
+        with progress_bars() as progress:
             task = progress.add_task("generating events", total=settings.events)
             summary = write_landing_files(
                 settings, out_dir, on_progress=lambda n: progress.advance(task, n)
@@ -154,7 +155,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if args.rate <= 0:
             raise PipelineError("--rate must be a positive number of records per second")
         lines = paced(lines, args.rate)
-    with _progress() as progress:
+    with progress_bars() as progress:
         task = progress.add_task(f"sending to {args.to}", total=total)
 
         def advance(count: int) -> None:
@@ -196,19 +197,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         frame = spark.sql(args.query)
     rows = frame.limit(args.limit).collect()
-    columns = frame.columns
-    if args.format == "json":
-        for row in rows:
-            print(json.dumps(row.asDict(recursive=True), default=str))
-    elif args.format == "csv":
-        print(",".join(columns))
-        for row in rows:
-            print(",".join("" if value is None else str(value) for value in row))
-    else:
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("null" if value is None else str(value) for value in row))
-        results_console().print(table)
+    print_query_rows(frame.columns, rows, args.format)
     return 0
 
 
@@ -247,7 +236,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = GeneratorSettings(
         events=args.events, advertisers=args.advertisers, days=args.days, seed=args.seed
     )
-    with _progress() as progress:
+    with progress_bars() as progress:
         task = progress.add_task("generating landing files", total=settings.events)
         summary = run_demo(
             runtime,
@@ -261,62 +250,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_demo_summary(summary, results_console())
     results_console().print(f"report: {summary.report.resolve().as_uri()}")
     return 0
-
-
-def results_console() -> Console:
-    """Where results go (stdout): a terminal's width, or 140 columns when redirected, so that
-    wide tables stay readable in a log."""
-    out = Console()
-    return out if out.is_terminal else Console(width=140)
-
-
-def _money(value: object) -> str:
-    return "-" if value is None else f"{value:,.2f}"
-
-
-def _rows_table(title: str, rows: list[dict[str, Any]], formats: dict[str, str]) -> Table:
-    """A rich table of small result rows; `formats` maps a column to 'money' or 'count'."""
-    columns = list(rows[0]) if rows else []
-    table = Table(*columns, title=title)
-    for row in rows:
-        cells = []
-        for column in columns:
-            value = row[column]
-            kind = formats.get(column)
-            if kind == "money":
-                cells.append(_money(value))
-            elif kind == "count" and value is not None:
-                cells.append(f"{value:,}")
-            else:
-                cells.append("-" if value is None else str(value))
-        table.add_row(*cells)
-    return table
-
-
-def print_demo_summary(summary: DemoSummary, out: Console) -> None:
-    if summary.generated:
-        generated = summary.generated
-        out.print(
-            f"generated {generated.total_lines:,} lines: {generated.valid_lines:,} valid events, "
-            f"{generated.duplicates:,} duplicates, {sum(generated.malformed.values()):,} malformed"
-        )
-    layers = Table("table", "rows", title="events per layer")
-    for name, rows in summary.events_per_layer.items():
-        layers.add_row(name, f"{rows:,}")
-    out.print(layers)
-    out.print(
-        _rows_table("quarantined by reason", summary.quarantined_by_reason, {"records": "count"})
-    )
-    if summary.not_serving:
-        money = {"budget_value": "money", "spend_to_date": "money"}
-        out.print(_rows_table("advertisers not serving now", summary.not_serving, money))
-    else:
-        out.print("every advertiser may serve now")
-    spenders = {"spend_to_date": "money", "budget_value": "money", "total_net_spend": "money"}
-    out.print(_rows_table("top spenders this budget period", summary.top_spenders, spenders))
-    out.print(
-        _rows_table("credited conversions by channel under each model", summary.channel_credit, {})
-    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -335,27 +268,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         console.print("no streaming batch recorded yet: run `ad-pipeline run` first")
         return 0
-    table = Table(
-        "query",
-        "last batch at (UTC)",
-        "rows",
-        "newest event (UTC)",
-        "lag",
-        "rows/s",
-        "reject rate",
-        title="pipeline status",
-    )
-    for row in rows:
-        table.add_row(
-            row["query_name"],
-            _when(row["last_batch_at"]),
-            "-" if row["last_batch_rows"] is None else f"{row['last_batch_rows']:,}",
-            _when(row["newest_event_time"]),
-            "-" if row["lag_seconds"] is None else describe_seconds(row["lag_seconds"]),
-            "-" if row["rows_per_second"] is None else f"{row['rows_per_second']:,.1f}",
-            "-" if row["reject_rate"] is None else f"{row['reject_rate']:.2%}",
-        )
-    results_console().print(table)
+    results_console().print(status_table(rows))
     return 0
 
 
@@ -363,21 +276,6 @@ def _pipeline_position(query_name: str) -> int:
     """bronze_<source>, silver, gold, attribution: their order in the pipeline."""
     layer = query_name.split("_", 1)[0]
     return list(LAYERS).index(layer) if layer in LAYERS else len(LAYERS)
-
-
-def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def describe_seconds(seconds: float) -> str:
-    """A lag a person reads at a glance: 4.2 s, 12 min, 3.5 h, 41 days."""
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -400,18 +298,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "config": cmd_config,
     "kafka-broker": cmd_kafka_broker,
 }
-
-
-def _progress() -> Progress:
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-        disable=not console.is_terminal and os.environ.get("CI") == "true",
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
