@@ -16,10 +16,9 @@ from pyspark.sql import functions as F
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
-from ad_marketing_pipeline.provisioning import ensure_tables
+from ad_marketing_pipeline.provisioning import create_views, ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.silver.stream import SILVER
-from ad_marketing_pipeline.spark import get_spark
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from ad_marketing_pipeline.views import SILVER_EVENT_TYPE_VIEWS, event_type_view_columns
 from helpers import assert_frames_equal
@@ -276,7 +275,7 @@ def test_late_events_land_once_and_a_later_replay_of_them_is_a_duplicate(
     assert duplicates.first() == (3,)
 
 
-def test_each_event_type_has_a_typed_view_that_a_new_session_recreates(
+def test_each_event_type_has_a_typed_view_that_provisioning_recreates(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = provisioned(spark, tmp_path)
@@ -286,7 +285,7 @@ def test_each_event_type_has_a_typed_view_that_a_new_session_recreates(
 
     for view in SILVER_EVENT_TYPE_VIEWS:
         spark.sql(f"DROP VIEW {config.table(view.key)}")  # as in a new local process
-    get_spark(config, environ={})
+    create_views(spark, config)  # what a run or `ad-pipeline sql` does first
 
     for view in SILVER_EVENT_TYPE_VIEWS:
         rows = spark.table(config.table(view.key))
