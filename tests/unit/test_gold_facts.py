@@ -11,7 +11,15 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 
 from ad_marketing_pipeline.gold.facts import ad_performance, conversion_facts
-from events import Event, cancellation, click, conversion, impression, silver_frame
+from events import (
+    Event,
+    cancellation,
+    click,
+    conversion,
+    impression,
+    silver_frame,
+    with_advertiser_key,
+)
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
@@ -43,11 +51,7 @@ journey_click = partial(
 def frame(spark: SparkSession, events: Sequence[Event]) -> DataFrame:
     """The events' Silver rows as the fact transforms read them: only their columns
     (EVENTS_SCHEMA) and the key Gold gives an advertiser (its id, else its name)."""
-    keyed = [
-        event.with_columns(advertiser_key=event.get("advertiser_id") or event.get("advertiser"))
-        for event in events
-    ]
-    return silver_frame(spark, keyed, EVENTS_SCHEMA)
+    return silver_frame(spark, [with_advertiser_key(event) for event in events], EVENTS_SCHEMA)
 
 
 def facts(

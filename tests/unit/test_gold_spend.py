@@ -16,7 +16,7 @@ from ad_marketing_pipeline.gold.spend import (
     credited_refunds,
     spend_observations,
 )
-from events import Event, budget, click, refund, silver_frame
+from events import Event, budget, click, refund, silver_frame, with_advertiser_key
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
@@ -46,11 +46,7 @@ def frame(spark: SparkSession, events: Sequence[Event]) -> DataFrame:
     with the key Gold gives an advertiser (here its id, else its name: advertisers.py's rule,
     tested on its own). Only the columns the transforms read (EVENTS_SCHEMA), so this is a
     transform-level frame rather than a Silver table."""
-    keyed = [
-        event.with_columns(advertiser_key=event.get("advertiser_id") or event.get("advertiser"))
-        for event in events
-    ]
-    return silver_frame(spark, keyed, EVENTS_SCHEMA)
+    return silver_frame(spark, [with_advertiser_key(event) for event in events], EVENTS_SCHEMA)
 
 
 def spend_hours(
