@@ -34,6 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DataType, DecimalType, MapType, StructType, TimestampType
 
 from ad_marketing_pipeline import contract
+from ad_marketing_pipeline.contract import is_blank
 from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
 
 #: The default event time: noon UTC on 1 January 2024.
@@ -272,8 +273,9 @@ def _typed(data_type: DataType, value: object) -> object:
     if value is None:
         return None
     if isinstance(data_type, MapType):
-        assert isinstance(value, dict), value
-        return {key: _text(item) for key, item in value.items()}
+        return (
+            {key: _text(item) for key, item in value.items()} if isinstance(value, dict) else None
+        )
     if not isinstance(data_type, TimestampType | DecimalType):
         return _text(value)  # the contract's other columns are text
     try:
@@ -376,10 +378,10 @@ def silver_frame(
 
 def with_advertiser_key(event: Event) -> Event:
     """The event with the `advertiser_key` Gold gives it while no name is linked to an id
-    (gold/advertisers.py, tested on its own): its advertiser_id, else its advertiser name; for
-    the frames of Gold's transforms, which read keyed events."""
-    key = event.get("advertiser_id") or event.get("advertiser")
-    return event.with_columns(advertiser_key=key)
+    (gold/advertisers.py, tested on its own): its advertiser_id, else its advertiser name (a
+    blank one counts as none); for the frames of Gold's transforms, which read keyed events."""
+    given = (event.get(name) for name in ("advertiser_id", "advertiser"))
+    return event.with_columns(advertiser_key=next((v for v in given if not is_blank(v)), None))
 
 
 def append_to_silver(
