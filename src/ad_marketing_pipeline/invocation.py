@@ -1,6 +1,6 @@
 """How a command or a job task is invoked: the configuration flags every entry point takes
 (`--env --conf --set --root --catalog --schema`), the typed configuration and runtime they make,
-and the report of a failure with every secret masked. The CLI (`cli.py`) and the bundle's job
+and the report of a failure with every secret masked. The CLI (`cli/`) and the bundle's job
 tasks (`jobs.py`) share these; nothing here prints or needs a terminal library.
 """
 

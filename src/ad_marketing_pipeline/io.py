@@ -1,8 +1,9 @@
-"""Table I/O: the stream reader of Delta tables, one writer for streams and batches (taking
-target, checkpoint and trigger), and the writes of a micro-batch: `MicroBatch` names the stream
-(its query id, which its checkpoint keeps) and the batch, and keys every append with both, so a
+"""Table I/O: the stream reader of Delta tables, and the writes of a micro-batch. Every write a
+batch makes goes through its `MicroBatch`, which names the stream (its query id, which its
+checkpoint keeps) and the batch: appends and whole-table replacements are keyed by both, so a
 batch re-run after a crash adds nothing twice while a new checkpoint's batch 0 is not mistaken
-for the old one's; merges replace a recomputed scope whole, which a re-run repeats harmlessly."""
+for the old one's; MERGEs replace a recomputed scope whole, which a re-run repeats harmlessly.
+Each write is also a point where a crash test may kill the run (`faults.kill_at_write`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from urllib.parse import urlparse
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming.query import StreamingQuery
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 from ad_marketing_pipeline.config import FaultsConfig, TriggerConfig
@@ -57,32 +57,6 @@ def read_table_stream(spark: SparkSession, table_name: str, trigger: TriggerConf
     return spark.readStream.option("maxFilesPerTrigger", trigger.max_files_per_batch).table(
         table_name
     )
-
-
-def append_to_table(
-    frame: DataFrame,
-    table_name: str,
-    *,
-    checkpoint: str | None = None,
-    trigger: StreamTrigger = StreamTrigger(),
-    query_name: str | None = None,
-) -> StreamingQuery | None:
-    """Append `frame` to a Delta table: a stream with its checkpoint and trigger (returns the
-    started query), or a batch (returns None)."""
-    if not frame.isStreaming:
-        frame.write.format("delta").mode("append").saveAsTable(table_name)
-        return None
-    if checkpoint is None:
-        raise ValueError(f"a stream into {table_name} needs a checkpoint location")
-    writer = (
-        frame.writeStream.format("delta")
-        .outputMode("append")
-        .option("checkpointLocation", checkpoint)
-    )
-    writer = trigger.apply(writer)
-    if query_name:
-        writer = writer.queryName(query_name)
-    return writer.toTable(table_name)
 
 
 def is_spark_connect(spark: SparkSession) -> bool:
@@ -151,6 +125,41 @@ class MicroBatch:
         self.before_write()
         append_once(
             frame, table_name, writer_id=self.writer_id(table_name, step), batch_id=self.batch_id
+        )
+
+    def upsert_by_keys(
+        self,
+        frame: DataFrame,
+        table_name: str,
+        keys: Sequence[str],
+        *,
+        delete_missing_in: str | None = None,
+    ) -> None:
+        """`upsert_by_keys` as one of this batch's writes (a MERGE: a re-run repeats it)."""
+        self.before_write()
+        upsert_by_keys(frame, table_name, keys, delete_missing_in=delete_missing_in)
+
+    def replace_keys(
+        self, recomputed: DataFrame, affected_keys: DataFrame, table_name: str, keys: Sequence[str]
+    ) -> None:
+        """`replace_keys` as one of this batch's writes (a MERGE: a re-run repeats it)."""
+        self.before_write()
+        replace_keys(recomputed, affected_keys, table_name, keys)
+
+    def overwrite_table(self, frame: DataFrame, table_name: str, columns: list[str]) -> None:
+        """`overwrite_table` as one of this run's writes (a full rebuild, rerun after a crash)."""
+        self.before_write()
+        overwrite_table(frame, table_name, columns)
+
+    def replace_all_once(self, frame: DataFrame, table_name: str) -> None:
+        """Replace a table's rows with `frame` once per (stream, batch): Delta skips the
+        overwrite of a batch it has already committed, as it does an append."""
+        self.before_write()
+        (
+            frame.writeTo(table_name)
+            .option("txnAppId", self.writer_id(table_name))
+            .option("txnVersion", self.batch_id)
+            .overwrite(F.lit(True))
         )
 
     def _fault_point(self, write: int) -> None:

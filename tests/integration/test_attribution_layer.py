@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from delta.tables import DeltaTable
@@ -23,49 +22,44 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.streams import start_stream
-from ad_marketing_pipeline.tables import SILVER_EVENTS, SILVER_EVENTS_SCHEMA
+from ad_marketing_pipeline.tables import SILVER_EVENTS
+from events import Event, append_to_silver, cancellation, click, conversion, page_view
 from helpers import assert_frames_equal
-from silver_rows import cancellation, conversion, event, visit
 
 T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # aware: instants, whatever the local zone
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
 
 
-def click(
-    event_id: str, user: str | None, at: datetime, amount: str, **fields: Any
-) -> tuple[Any, ...]:
-    return event(
-        "ad_click",
-        event_id,
-        at,
-        click_id=event_id,
-        user_id=user,
-        advertiser="adv-1",
-        ad_id="ad-1",
-        amount=Decimal(amount),
-        **fields,
-    )
-
-
 FIRST_APPEND = [
-    click("k1", "u1", T0 - 2 * DAY, "0.40", source="google", medium="cpc"),
-    visit("v1", "u1", T0 - DAY, "newsletter", "email"),
-    conversion("c1", "u1", T0, "120"),
-    visit("v2", "u2", T0 - 3 * DAY, "facebook", "social"),
-    conversion("c2", "u2", T0 - HOUR, "80"),
-    conversion("c3", "u3", T0, "15"),  # no touch
-    click("k0", None, T0 - DAY, "1.00"),  # a legacy click: spend, but no user, no path
+    click("k1", user_id="u1", at=T0 - 2 * DAY, amount="0.40", source="google", medium="cpc"),
+    page_view(event_id="v1", user_id="u1", at=T0 - DAY, source="newsletter", medium="email"),
+    conversion("c1", user_id="u1", at=T0, revenue="120"),
+    page_view(event_id="v2", user_id="u2", at=T0 - 3 * DAY, source="facebook", medium="social"),
+    conversion("c2", user_id="u2", at=T0 - HOUR, revenue="80"),
+    conversion("c3", user_id="u3", at=T0, revenue="15"),  # no touch
+    click("k0", at=T0 - DAY, amount="1.00"),  # a legacy click: spend, but no user, no path
 ]
 SECOND_APPEND = [
-    click("k2", "u2", T0 - 30 * MINUTE, "0.75", source="facebook", medium="paid_social"),
-    conversion("c4", "u2", T0 + HOUR, "40"),
-    visit("v4", "u4", T0 - 5 * DAY, "google", "organic"),  # no conversion (yet)
+    click(
+        "k2",
+        user_id="u2",
+        at=T0 - 30 * MINUTE,
+        amount="0.75",
+        source="facebook",
+        medium="paid_social",
+    ),
+    conversion("c4", user_id="u2", at=T0 + HOUR, revenue="40"),
+    # no conversion (yet)
+    page_view(event_id="v4", user_id="u4", at=T0 - 5 * DAY, source="google", medium="organic"),
 ]
 BETWEEN_RUNS = [
-    visit("v5", "u1", T0 - 5 * DAY, "partner-blog", "referral"),  # a late touch of c1's window
-    visit("v6", "u1", T0 - 2 * DAY + 25 * MINUTE),  # joins k1's session
-    cancellation("x2", "c2", T0 + 3 * HOUR),  # a later cancellation
-    conversion("c5", "u4", T0 + 2 * HOUR, "33.333333"),  # converts u4's touch
+    # a late touch of c1's window
+    page_view(
+        event_id="v5", user_id="u1", at=T0 - 5 * DAY, source="partner-blog", medium="referral"
+    ),
+    page_view(event_id="v6", user_id="u1", at=T0 - 2 * DAY + 25 * MINUTE),  # joins k1's session
+    cancellation("c2", event_id="x2", at=T0 + 3 * HOUR),  # a later cancellation
+    conversion("c5", user_id="u4", at=T0 + 2 * HOUR, revenue="33.333333"),  # converts u4's touch
 ]
 
 
@@ -80,22 +74,14 @@ def config_for(root: Path) -> PipelineConfig:
     )
 
 
-def append_to_silver(runtime: Runtime, rows: list[tuple[Any, ...]], number: int) -> None:
-    """One Silver commit of one file: every row ingested in the same hour."""
-    ingested = T0 + number * DAY
-    frame = (
-        runtime.spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA)
-        .withColumn("ingested_at", F.lit(ingested))
-        .withColumn("processed_at", F.lit(ingested))
-        .withColumn("silver_batch_id", F.lit(number).cast("bigint"))
-        .withColumn("ingest_year", F.lit(ingested.year))
-        .withColumn("ingest_month", F.lit(ingested.month))
-        .withColumn("ingest_day", F.lit(ingested.day))
-        .withColumn("ingest_hour", F.lit(ingested.hour))
-        .coalesce(1)
-    )
-    frame.write.format("delta").mode("append").saveAsTable(
-        runtime.config.table(TableKey.SILVER_EVENTS)
+def append_silver(runtime: Runtime, events: list[Event], number: int) -> None:
+    """One Silver commit of one file, its `number`-th: every row ingested in the same hour."""
+    append_to_silver(
+        runtime.spark,
+        runtime.config.table(TableKey.SILVER_EVENTS),
+        events,
+        ingested_at=T0 + number * DAY,
+        silver_batch_id=number,
     )
 
 
@@ -130,10 +116,10 @@ def streamed(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> R
     root = tmp_path_factory.mktemp("attribution_stream")
     runtime = Runtime(spark, config_for(root), on_databricks=False)
     ensure_tables(runtime, [SILVER_EVENTS])
-    append_to_silver(runtime, FIRST_APPEND, 1)
-    append_to_silver(runtime, SECOND_APPEND, 2)
+    append_silver(runtime, FIRST_APPEND, 1)
+    append_silver(runtime, SECOND_APPEND, 2)
     run_stream(runtime)
-    append_to_silver(runtime, BETWEEN_RUNS, 3)
+    append_silver(runtime, BETWEEN_RUNS, 3)
     run_stream(runtime)
     return runtime
 
@@ -144,7 +130,7 @@ def test_incremental_runs_equal_a_full_refresh_and_an_idle_run_changes_nothing(
 ) -> None:
     refreshed = Runtime(spark, config_for(tmp_path / "refresh"), on_databricks=False)
     ensure_tables(refreshed, ATTRIBUTION.tables)
-    append_to_silver(refreshed, FIRST_APPEND + SECOND_APPEND + BETWEEN_RUNS, 1)
+    append_silver(refreshed, FIRST_APPEND + SECOND_APPEND + BETWEEN_RUNS, 1)
     refresh_attribution(refreshed, full=True)
     assert_same_tables(streamed, refreshed)
 

@@ -3,7 +3,10 @@ source and streaming engine, the broker where received times matter). Every one 
 data, stalled a layer or let an advertiser overspend before its fix.
 
 One shared run (`hostile_run`) lands crafted events in two files and runs Bronze, the serving
-stream, Silver and Gold over each; the tests named after the cases read its tables.
+stream, Silver and Gold over each; the tests named after the cases read its tables (each crosses
+layers: Silver's ids, quarantine or duplicates, and what Gold and the serving stream made of
+them). The cases about Gold alone (4's dead letter, 9) append their events to Silver directly
+and run Gold alone.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-import silver_rows
 from ad_marketing_pipeline.config import FaultsConfig, PipelineConfig, TableKey
 from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker
 from ad_marketing_pipeline.gold.stream import GOLD
@@ -36,7 +38,7 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
-from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
+from events import Event, append_to_silver, budget, click, conversion, impression, jsonl
 from helpers import assert_frames_equal
 
 CHAIN = ["bronze", "serving", "silver", "gold"]
@@ -53,13 +55,21 @@ def pipeline_config(root: Path, **sections: Any) -> PipelineConfig:
     )
 
 
-def land(config: PipelineConfig, name: str, events: Sequence[dict[str, Any] | str]) -> Path:
+def land(config: PipelineConfig, name: str, events: Sequence[Event | str]) -> Path:
     landing = Path(config.landing_path)
     landing.mkdir(parents=True, exist_ok=True)
     path = landing / f"{name}.jsonl"
-    lines = [event if isinstance(event, str) else json.dumps(event) for event in events]
-    path.write_text("".join(f"{line}\n" for line in lines))
+    path.write_text(jsonl(events))
     return path
+
+
+def append_silver(
+    spark: SparkSession, config: PipelineConfig, events: Sequence[Event], **columns: object
+) -> None:
+    """The events' Silver rows as one Silver commit (Gold's tables, Silver's among them,
+    provisioned first, as a run provisions them)."""
+    ensure_tables(prepare_runtime(spark, config, environ={}), GOLD.tables)
+    append_to_silver(spark, config.table(TableKey.SILVER_EVENTS), events, **columns)
 
 
 def run(spark: SparkSession, config: PipelineConfig, layers: Sequence[str]) -> None:
@@ -70,67 +80,37 @@ def table(spark: SparkSession, config: PipelineConfig, key: str) -> DataFrame:
     return spark.table(config.table(TableKey(key)))
 
 
-def click(click_id: str, at: str, amount: str | float, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_type": "ad_click",
-        "click_id": click_id,
-        "ad_id": "ad-1",
-        "amount": amount,
-        "timestamp": f"2024-01-01T{at}:00Z",
-        **fields,
-    }
+def jan1(time: str) -> str:
+    """'09:00' on 1 January 2024, UTC."""
+    return f"2024-01-01T{time}:00Z"
 
 
-def budget(at: str, value: float, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_type": "budget_update",
-        "budget_value": value,
-        "timestamp": f"2024-01-01T{at}:00Z",
-        **fields,
-    }
-
-
-def impression(at: str, amount: float, **fields: Any) -> dict[str, Any]:
-    return {
-        "event_type": "impression",
-        "advertiser": "Imps",
-        "ad_id": "ad-9",
-        "amount": amount,
-        "timestamp": f"2024-01-01T{at}:00Z",
-        **fields,
-    }
-
-
-FIRST_FILE: list[dict[str, Any]] = [
+FIRST_FILE: list[Event] = [
     # Case 2: a click and a conversion sharing an id; two impressions of one ad at one instant
     # without ids; two budget updates of one advertiser at one instant (10, then 20).
-    click("42", "09:00", "1.00", advertiser="Tally"),
-    {
-        "event_type": "conversion",
-        "conversion_id": "42",
-        "user_id": "u-1",
-        "revenue": 30,
-        "timestamp": "2024-01-01T09:30:00Z",
-    },
-    impression("09:15", 0.01),
-    impression("09:15", 0.02),
-    budget("10:00", 10, advertiser="Bravo"),
-    budget("10:00", 20, advertiser="Bravo"),
-    click("b-1", "10:30", "15", advertiser="Bravo"),
+    click("42", at=jan1("09:00"), amount="1.00", advertiser="Tally"),
+    conversion("42", at=jan1("09:30"), user_id="u-1", revenue=30),
+    impression(at=jan1("09:15"), amount=0.01, advertiser="Imps", ad_id="ad-9"),
+    impression(at=jan1("09:15"), amount=0.02, advertiser="Imps", ad_id="ad-9"),
+    budget(at=jan1("10:00"), budget_value=10, advertiser="Bravo"),
+    budget(at=jan1("10:00"), budget_value=20, advertiser="Bravo"),
+    click("b-1", at=jan1("10:30"), amount="15", advertiser="Bravo"),
     # Case 4: two absurd amounts for one advertiser in one hour, and an ordinary click of it.
-    click("p-1", "11:00", 999999999999, advertiser="Poison"),
-    click("p-2", "11:05", 999999999999, advertiser="Poison"),
-    click("p-3", "11:10", "2.50", advertiser="Poison"),
+    click("p-1", at=jan1("11:00"), amount=999999999999, advertiser="Poison"),
+    click("p-2", at=jan1("11:05"), amount=999999999999, advertiser="Poison"),
+    click("p-3", at=jan1("11:10"), amount="2.50", advertiser="Poison"),
     # Case 5: one advertiser spelled two ways, the id given both times.
-    budget("08:00", 10, advertiser="Acme", advertiser_id="X-1"),
-    click("x-1", "08:30", "20", advertiser="acme", advertiser_id="X-1"),
+    budget(at=jan1("08:00"), budget_value=10, advertiser="Acme", advertiser_id="X-1"),
+    click("x-1", at=jan1("08:30"), amount="20", advertiser="acme", advertiser_id="X-1"),
     # Case 10: two copies of one click with different amounts; the first received counts.
-    click("dup-1", "09:45", "5.00", advertiser="Dupe"),
-    click("dup-1", "09:45", "7.00", advertiser="Dupe"),
+    click("dup-1", at=jan1("09:45"), amount="5.00", advertiser="Dupe"),
+    click("dup-1", at=jan1("09:45"), amount="7.00", advertiser="Dupe"),
 ]
-SECOND_FILE: list[dict[str, Any]] = [
-    click("dup-1", "09:45", "9.00", advertiser="Dupe"),  # a third copy, in a later batch
-    click("late-1", "11:30", "3.00", advertiser="Later"),  # Gold keeps moving after the poison
+SECOND_FILE: list[Event] = [
+    # a third copy, in a later batch
+    click("dup-1", at=jan1("09:45"), amount="9.00", advertiser="Dupe"),
+    # Gold keeps moving after the poison
+    click("late-1", at=jan1("11:30"), amount="3.00", advertiser="Later"),
 ]
 
 
@@ -258,11 +238,16 @@ def test_case_1_a_reset_silver_checkpoint_loses_no_new_data(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = pipeline_config(tmp_path)
-    land(
-        config, "first", [click(f"a-{n}", "09:00", 1, advertiser="A") for n in range(50)] + ["oops"]
-    )
+    first: list[Event | str] = [
+        click(f"a-{n}", at=jan1("09:00"), amount=1, advertiser="A") for n in range(50)
+    ]
+    land(config, "first", [*first, "oops"])
     run(spark, config, ["bronze", "silver"])
-    land(config, "second", [click(f"b-{n}", "10:00", 1, advertiser="A") for n in range(50)])
+    land(
+        config,
+        "second",
+        [click(f"b-{n}", at=jan1("10:00"), amount=1, advertiser="A") for n in range(50)],
+    )
     run(spark, config, ["bronze"])
     shutil.rmtree(tmp_path / "checkpoints" / "silver")
 
@@ -295,13 +280,13 @@ def test_case_3_a_landing_file_with_an_old_modification_time_is_read(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = pipeline_config(tmp_path)
-    land(config, "today", [click("t-1", "09:00", 1, advertiser="A")])
+    land(config, "today", [click("t-1", at=jan1("09:00"), amount=1, advertiser="A")])
     run(spark, config, ["bronze"])
     outside = tmp_path / "outside"
     outside.mkdir()
     for days, name in ((10, "ten-days-old"), (400, "a-year-old")):
         path = outside / f"{name}.jsonl"
-        path.write_text(json.dumps(click(name, "09:00", 1, advertiser="A")) + "\n")
+        path.write_text(jsonl([click(name, at=jan1("09:00"), amount=1, advertiser="A")]))
         old = time.time() - days * 86_400
         os.utime(path, (old, old))
         shutil.move(path, Path(config.landing_path) / path.name)  # mv keeps the mtime
@@ -324,26 +309,15 @@ def test_case_7_one_click_stamped_in_the_next_period_does_not_move_now(
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = today + timedelta(days=1)
 
-    def stamped(at: datetime) -> str:
-        return at.isoformat().replace("+00:00", "Z")
-
-    spent = {"event_type": "ad_click", "ad_id": "ad-1", "advertiser": "Spent"}
-    ahead = {"event_type": "ad_click", "ad_id": "ad-1", "advertiser": "Ahead"}
+    minute = timedelta(minutes=1)
     land(
         config,
         "now",
         [
-            budget("00:00", 10, advertiser="Spent") | {"timestamp": stamped(today)},
-            spent
-            | {"click_id": "s-1", "amount": 10, "timestamp": stamped(today + timedelta(minutes=1))},
-            ahead
-            | {"click_id": "a-1", "amount": 3, "timestamp": stamped(today + timedelta(minutes=2))},
-            ahead
-            | {
-                "click_id": "a-2",
-                "amount": 4,
-                "timestamp": stamped(tomorrow + timedelta(minutes=1)),
-            },
+            budget(at=today, budget_value=10, advertiser="Spent"),
+            click("s-1", at=today + minute, amount=10, advertiser="Spent"),
+            click("a-1", at=today + 2 * minute, amount=3, advertiser="Ahead"),
+            click("a-2", at=tomorrow + minute, amount=4, advertiser="Ahead"),
         ],
     )
 
@@ -371,12 +345,12 @@ def test_case_7_one_click_stamped_in_the_next_period_does_not_move_now(
 
 
 def produce_at(
-    broker: LocalKafkaBroker, topic: str, records: Sequence[tuple[dict[str, Any], datetime]]
+    broker: LocalKafkaBroker, topic: str, records: Sequence[tuple[Event, datetime]]
 ) -> None:
     """Send each event with the broker timestamp (CreateTime) given."""
     producer = Producer({"bootstrap.servers": broker.bootstrap_servers})
     for event, at in records:
-        producer.produce(topic, json.dumps(event).encode(), timestamp=int(at.timestamp() * 1000))
+        producer.produce(topic, event.line().encode(), timestamp=int(at.timestamp() * 1000))
     assert producer.flush(30) == 0
 
 
@@ -412,9 +386,9 @@ def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
         [
             # Two hours before it was received: fresh for a one-day age limit, though years
             # before this run (the run's clock called it too old).
-            (click("on-time", "10:00", 2, advertiser="K"), received),
+            (click("on-time", at=jan1("10:00"), amount=2, advertiser="K"), received),
             # An hour after it was received: in the future, whenever the run happens.
-            (click("ahead", "13:00", 5, advertiser="K"), received),
+            (click("ahead", at=jan1("13:00"), amount=5, advertiser="K"), received),
         ],
     )
 
@@ -436,25 +410,12 @@ def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_comp
     # Silver rows as an earlier version let them in: a click stamped in year 1, which Gold
     # cannot place in a budget hour, between two ordinary clicks.
     config = pipeline_config(tmp_path)
-    runtime = prepare_runtime(spark, config, environ={})
-    ensure_tables(runtime, GOLD.tables)
     ordinary = datetime(2024, 1, 1, 9)
-    rows = [
-        silver_rows.event(
-            "ad_click",
-            f"ad_click:{click_id}",
-            at,
-            click_id=click_id,
-            advertiser="Steady",
-            ad_id="ad-1",
-            amount=Decimal(1),
-            received_at=ordinary,
-        )
+    clicks = [
+        click(click_id, at=at, amount=1, advertiser="Steady")
         for click_id, at in (("ok-1", ordinary), ("year-1", datetime(1, 1, 1)), ("ok-2", ordinary))
     ]
-    spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA).write.format("delta").mode(
-        "append"
-    ).saveAsTable(config.table(TableKey.SILVER_EVENTS))
+    append_silver(spark, config, clicks, received_at=ordinary)
 
     run(spark, config, ["gold"])  # completes
 
@@ -495,22 +456,17 @@ def test_case_9_a_gold_batch_stopped_between_any_two_writes_replays_to_the_same_
 ) -> None:
     config = pipeline_config(tmp_path)
     journey = {"user_id": "u-1", "campaign_id": "cmp-a", "source": "google", "platform": "ads"}
-    land(
+    append_silver(
+        spark,
         config,
-        "1",
         [
-            budget("08:00", 50, advertiser="Acme"),
-            click("c-1", "09:00", 2, advertiser="Acme", **journey),
-            {
-                "event_type": "conversion",
-                "conversion_id": "v-1",
-                "user_id": "u-1",
-                "revenue": 40,
-                "timestamp": "2024-01-01T12:00:00Z",
-            },
+            budget(at=jan1("08:00"), budget_value=50, advertiser="Acme"),
+            click("c-1", at=jan1("09:00"), amount=2, advertiser="Acme", **journey),
+            conversion("v-1", at=jan1("12:00"), user_id="u-1", revenue=40),
         ],
+        ingested_at=datetime(2024, 1, 1, 13, tzinfo=UTC),
     )
-    run(spark, config, ["bronze", "silver", "gold"])
+    run(spark, config, ["gold"])
     before = gold_history(spark, config)
     checkpoint = tmp_path / "checkpoints" / "gold"
     saved_checkpoint = tmp_path / "gold-checkpoint-before"
@@ -519,15 +475,17 @@ def test_case_9_a_gold_batch_stopped_between_any_two_writes_replays_to_the_same_
     # the conversion moves to its performance key (the old key's row must lose it), and a new
     # name for the advertiser's id is learned.
     late = {**journey, "campaign_id": "cmp-b", "source": "facebook"}
-    land(
+    append_silver(
+        spark,
         config,
-        "2",
         [
-            click("c-2", "11:00", 3, advertiser="Acme", advertiser_id="A-1", **late),
-            budget("11:30", 4, advertiser="Acme", advertiser_id="A-1"),
+            click(
+                "c-2", at=jan1("11:00"), amount=3, advertiser="Acme", advertiser_id="A-1", **late
+            ),
+            budget(at=jan1("11:30"), budget_value=4, advertiser="Acme", advertiser_id="A-1"),
         ],
+        ingested_at=datetime(2024, 1, 1, 14, tzinfo=UTC),
     )
-    run(spark, config, ["bronze", "silver"])
     run(spark, config, ["gold"])
     expected = {key: table(spark, config, key).localCheckpoint() for key in GOLD_TABLES}
     moved = table(spark, config, "gold_fact_conversions").first()

@@ -1,13 +1,14 @@
-"""Gold on the real stack: landing files through Bronze and Silver into Gold's incremental
-MERGEs, late data, re-run batches, and incremental runs against a full refresh."""
+"""Gold on the real stack: Gold's incremental MERGEs, late data, re-run batches, and incremental
+runs against a full refresh. The generated datasets land as files and go through Bronze and
+Silver (the chain, with the generator's invalid and repeated lines); the hand-computed cases
+append their events to Silver directly (tests/events.py) and run Gold alone."""
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate
 from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
+from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.streams import micro_batches
+from events import Event, append_to_silver, budget, click, jsonl, refund
 from helpers import assert_frames_equal
 
 GOLD_TABLES_AND_VIEWS = (
@@ -53,22 +56,39 @@ def gold_config(root: Path, **sections: Any) -> PipelineConfig:
     )
 
 
-def land(config: PipelineConfig, name: str, lines: Sequence[str]) -> None:
+def land(config: PipelineConfig, name: str, lines: Sequence[Event | str]) -> None:
     landing = Path(config.landing_path)
     landing.mkdir(parents=True, exist_ok=True)
-    (landing / f"{name}.jsonl").write_text("".join(f"{line}\n" for line in lines))
+    (landing / f"{name}.jsonl").write_text(jsonl(lines))
 
 
-def run_pipeline(
+def append_silver(
+    spark: SparkSession, config: PipelineConfig, events: Sequence[Event], ingested_at: datetime
+) -> None:
+    """The events' Silver rows as one Silver commit, stored when ingested (Gold's tables are
+    provisioned first, Silver's among them, as a run provisions them)."""
+    ensure_tables(prepare_runtime(spark, config, environ={}), GOLD.tables)
+    append_to_silver(spark, config.table(TableKey.SILVER_EVENTS), events, ingested_at=ingested_at)
+
+
+def run_gold(
     spark: SparkSession,
     config: PipelineConfig,
     *,
     full_refresh: bool = False,
     serving: bool = False,
 ) -> None:
+    """Gold (and the serving stream, which reads the landing files) over what Silver holds."""
     runtime = prepare_runtime(spark, config, environ={})
-    layers = ["bronze", "silver", "gold", *(["serving"] if serving else [])]
+    layers = ["gold", *(["serving"] if serving else [])]
     run_layers(runtime, layers, StreamTrigger(), full_refresh=full_refresh)
+
+
+def run_pipeline(
+    spark: SparkSession, config: PipelineConfig, *, full_refresh: bool = False
+) -> None:
+    runtime = prepare_runtime(spark, config, environ={})
+    run_layers(runtime, ["bronze", "silver", "gold"], StreamTrigger(), full_refresh=full_refresh)
 
 
 def snapshot(spark: SparkSession, config: PipelineConfig) -> dict[str, DataFrame]:
@@ -139,13 +159,13 @@ def test_a_gold_batch_run_twice_changes_nothing(spark: SparkSession, tmp_path: P
 # ---------------------------------------------------------------------------------------------
 
 
-def event_line(event_type: str, time: str, **fields: Any) -> str:
-    return json.dumps({"event_type": event_type, "timestamp": f"2024-01-02T{time}:00Z", **fields})
+def jan2(time: str) -> str:
+    """'09:10' on 2 January 2024, UTC."""
+    return f"2024-01-02T{time}:00Z"
 
 
-def click_line(click_id: str, time: str, amount: float, **fields: Any) -> str:
-    event = {"click_id": click_id, "advertiser": "acme", "ad_id": "ad-1", **fields}
-    return event_line("ad_click", time, amount=amount, **event)
+def ingested(hour: int) -> datetime:
+    return datetime(2024, 1, 2, hour, tzinfo=UTC)
 
 
 SPEND_SCHEMA = (
@@ -177,31 +197,30 @@ def test_late_clicks_and_early_refunds_correct_the_right_hours(
     config = gold_config(tmp_path)
     spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     columns = [field.split()[0] for field in SPEND_SCHEMA.split(", ")]
-    land(
-        config,
-        "1-on-time",
-        [
-            event_line("budget_update", "00:00", advertiser="acme", budget_value=10),
-            click_line("c-1", "09:10", 6),
-            click_line("c-2", "09:50", 4),  # the budget is spent: hour 09 stops serving
-            event_line("click_refund", "11:00", click_id="c-late"),  # before its click arrives
-        ],
-    )
-    run_pipeline(spark, config, serving=True)
+    on_time = [
+        budget(at=jan2("00:00"), advertiser="acme", budget_value=10),
+        click("c-1", at=jan2("09:10"), amount=6, advertiser="acme"),
+        click("c-2", at=jan2("09:50"), amount=4, advertiser="acme"),  # spent: hour 09 stops
+        refund("c-late", at=jan2("11:00")),  # before its click arrives
+    ]
+    # Gold reads them from Silver; the serving stream from the landing files.
+    append_silver(spark, config, on_time, ingested(12))
+    land(config, "1-on-time", on_time)
+    run_gold(spark, config, serving=True)
     assert_frames_equal(
         spark.table(spend).select(*columns),
         spend_rows(spark, [("00:00", 0, 0, 0, True), ("09:00", 10, 10, 10, False)]),
     )
 
-    land(
-        config,
-        "2-late",
-        [
-            click_line("c-late", "08:30", 3),  # late, for an earlier hour; its refund came first
-            click_line("c-3", "09:20", 1),  # late, for the hour that already stopped serving
-        ],
-    )
-    run_pipeline(spark, config, serving=True)
+    late = [
+        # late, for an earlier hour; its refund came first
+        click("c-late", at=jan2("08:30"), amount=3, advertiser="acme"),
+        # late, for the hour that already stopped serving
+        click("c-3", at=jan2("09:20"), amount=1, advertiser="acme"),
+    ]
+    append_silver(spark, config, late, ingested(13))
+    land(config, "2-late", late)
+    run_gold(spark, config, serving=True)
 
     assert_frames_equal(
         spark.table(spend).select(*columns),
@@ -227,31 +246,21 @@ def test_a_name_learned_later_and_an_earlier_refund_replace_the_rows_they_change
 ) -> None:
     config = gold_config(tmp_path)
     spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
-    land(
-        config,
-        "1-first",
-        [
-            # Acme's click names only its id; its name comes in the next batch.
-            event_line(
-                "ad_click", "10:15", click_id="c-1", advertiser_id="adv-1", ad_id="ad-1", amount=2.5
-            ),
-            click_line("c-9", "10:15", 2, advertiser="bravo", budget_value=100),
-            event_line("click_refund", "13:30", click_id="c-9", amount=1),
-        ],
-    )
-    run_pipeline(spark, config)
-    land(
-        config,
-        "2-second",
-        [
-            event_line(
-                "budget_update", "11:05", advertiser="acme", advertiser_id="adv-1", budget_value=20
-            ),
-            # An earlier refund of c-9: now the click's first; the later one no longer counts.
-            event_line("click_refund", "12:10", click_id="c-9", amount=0.5),
-        ],
-    )
-    run_pipeline(spark, config)
+    first = [
+        # Acme's click names only its id; its name comes in the next batch.
+        click("c-1", at=jan2("10:15"), amount=2.5, advertiser=None, advertiser_id="adv-1"),
+        click("c-9", at=jan2("10:15"), amount=2, advertiser="bravo", budget_value=100),
+        refund("c-9", at=jan2("13:30"), amount=1),
+    ]
+    append_silver(spark, config, first, ingested(14))
+    run_gold(spark, config)
+    second = [
+        budget(at=jan2("11:05"), advertiser="acme", advertiser_id="adv-1", budget_value=20),
+        # An earlier refund of c-9: now the click's first; the later one no longer counts.
+        refund("c-9", at=jan2("12:10"), amount=0.5),
+    ]
+    append_silver(spark, config, second, ingested(15))
+    run_gold(spark, config)
 
     actual = spark.table(spend).select("advertiser", "window_start", "gross_spend", "net_spend")
     expected = spark.createDataFrame(
@@ -266,5 +275,5 @@ def test_a_name_learned_later_and_an_earlier_refund_replace_the_rows_they_change
     )
     assert_frames_equal(actual, expected)
     incremental = snapshot(spark, config)
-    run_pipeline(spark, config, full_refresh=True)
+    run_gold(spark, config, full_refresh=True)
     assert_gold_equals(spark, config, incremental)

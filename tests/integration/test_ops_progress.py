@@ -4,7 +4,6 @@ event time match what was sent, and `layer_status` summarizes them."""
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,25 +24,11 @@ from ad_marketing_pipeline.tables import (
     OPS_STREAMING_PROGRESS,
     STREAMING_PROGRESS_SCHEMA,
 )
+from events import click
 
 pytestmark = pytest.mark.slow
 
 FILE_MTIMES = [datetime(2024, 5, 1, 10, minute, tzinfo=UTC) for minute in (0, 10, 20)]
-
-
-def click_line(event_id: str, minute: int) -> str:
-    return json.dumps(
-        {
-            "event_id": event_id,
-            "event_type": "ad_click",
-            "timestamp": f"2024-05-01T09:{minute:02d}:00Z",
-            "advertiser": "adv-1",
-            "ad_id": "ad-1",
-            "click_id": event_id,
-            "amount": "0.50",
-            "currency": "USD",
-        }
-    )
 
 
 def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_path: Path) -> None:
@@ -62,7 +47,8 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
     for index, (count, mtime) in enumerate(zip(lines_per_file, FILE_MTIMES, strict=True)):
         lines = []
         for _ in range(count):
-            lines.append(click_line(f"e{minute}", minute))
+            at = datetime(2024, 5, 1, 9, minute, tzinfo=UTC)
+            lines.append(click(f"e{minute}", at=at, event_id=f"e{minute}", currency="USD").line())
             minute += 1
         lines.append("not json")  # quarantined: in Silver's input, not in Gold's
         path = landing / f"events-{index}.jsonl"

@@ -3,7 +3,6 @@ micro-batches, read through gold_latest_serving_status; a replayed batch; a fore
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from datetime import datetime
@@ -18,6 +17,7 @@ from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
+from events import Event, budget, click, impression, jsonl
 from helpers import assert_frames_equal
 
 STATUS_DDL = (
@@ -37,18 +37,15 @@ def serving_config(root: Path) -> PipelineConfig:
     )
 
 
-def land(config: PipelineConfig, name: str, events: list[dict[str, Any]]) -> None:
+def land(config: PipelineConfig, name: str, lines: list[Event | str]) -> None:
     landing = Path(config.landing_path)
     landing.mkdir(parents=True, exist_ok=True)
-    (landing / f"{name}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (landing / f"{name}.jsonl").write_text(jsonl(lines))
 
 
-def event(event_type: str, at: str, **fields: Any) -> dict[str, Any]:
-    return {"event_type": event_type, "timestamp": f"2024-01-{at}:00Z", **fields}
-
-
-def click(click_id: str, at: str, amount: str, **fields: Any) -> dict[str, Any]:
-    return event("ad_click", at, click_id=click_id, ad_id="ad-1", amount=amount, **fields)
+def jan(day_and_time: str) -> str:
+    """'02T09:10': that day and minute of January 2024, UTC."""
+    return f"2024-01-{day_and_time}:00Z"
 
 
 def run_serving(spark: SparkSession, config: PipelineConfig) -> None:
@@ -70,28 +67,33 @@ def test_each_click_counts_once_names_move_stand_ins_and_a_replayed_batch_change
         config,
         "1",
         [
-            click("c-1", "02T09:10", "2.50", advertiser="acme", budget_value="10"),
-            event("budget_update", "02T09:30", advertiser="acme", budget_value="4"),
-            click("c-2", "02T09:40", "1.00", advertiser_id="adv-9"),  # no name known yet
-            click("c-3", "02T10:00", "1.00", advertiser="bravo"),  # no budget: it serves
-            {"event_type": "ad_click", "click_id": "bad"},  # invalid: Silver quarantines it
+            click("c-1", at=jan("02T09:10"), amount="2.50", advertiser="acme", budget_value="10"),
+            budget(at=jan("02T09:30"), advertiser="acme", budget_value="4"),
+            # no name known yet
+            click("c-2", at=jan("02T09:40"), amount="1.00", advertiser=None, advertiser_id="adv-9"),
+            # no budget: it serves
+            click("c-3", at=jan("02T10:00"), amount="1.00", advertiser="bravo"),
+            '{"event_type": "ad_click", "click_id": "bad"}',  # invalid: Silver quarantines it
         ],
     )
     land(
         config,
         "2",
         [
-            click("c-1", "02T09:10", "2.50", advertiser="acme", budget_value="10"),  # again
-            click("c-4", "02T10:05", "2.00", advertiser="acme"),  # acme spent 4.50 of 4
-            event("impression", "02T10:06", advertiser="charlie", advertiser_id="adv-9", ad_id="a"),
+            # again
+            click("c-1", at=jan("02T09:10"), amount="2.50", advertiser="acme", budget_value="10"),
+            click("c-4", at=jan("02T10:05"), amount="2.00", advertiser="acme"),  # 4.50 of 4 spent
+            impression(at=jan("02T10:06"), advertiser="charlie", advertiser_id="adv-9", ad_id="a"),
         ],
     )
     land(
         config,
         "3",
         [
-            click("c-0", "01T23:00", "100.00", advertiser="bravo"),  # late, a closed day
-            click("c-5", "02T11:15", "0.50", advertiser_id="adv-9"),  # charlie's now
+            # late, a closed day
+            click("c-0", at=jan("01T23:00"), amount="100.00", advertiser="bravo"),
+            # charlie's now
+            click("c-5", at=jan("02T11:15"), amount="0.50", advertiser=None, advertiser_id="adv-9"),
         ],
     )
     run_serving(spark, config)
@@ -134,8 +136,8 @@ def test_a_new_checkpoint_rebuilds_the_status_from_the_source_without_counting_t
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = serving_config(tmp_path)
-    land(config, "1", [click("c-1", "02T09:10", "2.50", advertiser="acme")])
-    land(config, "2", [click("c-2", "02T09:20", "1.50", advertiser="acme")])
+    land(config, "1", [click("c-1", at=jan("02T09:10"), amount="2.50", advertiser="acme")])
+    land(config, "2", [click("c-2", at=jan("02T09:20"), amount="1.50", advertiser="acme")])
     run_serving(spark, config)
     before = status(spark, config).collect()
     shutil.rmtree(tmp_path / "checkpoints" / "serving")  # the table stays

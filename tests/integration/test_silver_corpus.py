@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+import events
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
@@ -26,125 +26,98 @@ from helpers import assert_frames_equal
 AN_HOUR_AGO = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def click(**overrides: Any) -> str:
-    """The original pipeline's click, an hour old; `...` removes a field."""
-    event = {
-        "event_type": "ad_click",
-        "click_id": f"c-{uuid.uuid4().hex[:8]}",
-        "advertiser": "advertiser-123",
-        "ad_id": "ad-456",
-        "amount": 0.5,
-        "budget_value": 1000.0,
-        "timestamp": stamp(AN_HOUR_AGO),
-    }
-    merged = {key: value for key, value in {**event, **overrides}.items() if value is not ...}
-    return json.dumps(merged, ensure_ascii=False)
-
-
-def with_raw_amount(raw: str) -> str:
-    """A click whose amount is written as the given raw JSON text (e.g. NaN)."""
-    return click(amount=0.25).replace('"amount": 0.25', f'"amount": {raw}')
-
-
-def conversion(**overrides: Any) -> str:
-    event = {"event_type": "conversion", "conversion_id": "v-9", "user_id": "u-1", "revenue": 20}
-    return json.dumps({**event, "timestamp": stamp(AN_HOUR_AGO), **overrides})
-
-
-def budget(**overrides: Any) -> str:
-    event = {"event_type": "budget_update", "advertiser_id": "adv-1", "budget_value": 100}
-    return json.dumps({**event, "timestamp": stamp(AN_HOUR_AGO), **overrides})
+# The corpus's events are an hour old: within every time rule unless a case says otherwise.
+click = partial(events.click, at=AN_HOUR_AGO)
+conversion = partial(events.conversion, at=AN_HOUR_AGO)
+budget = partial(events.budget, at=AN_HOUR_AGO)
+# A click whose every field is null.
+NULL_CLICK = click().with_fields(**dict.fromkeys(click().fields, events.JSON_NULL))
 
 
 # name -> (payload, the reason codes it must be quarantined with)
 BAD_INPUT: dict[str, tuple[str, set[str]]] = {
     "not json": ("definitely not json", {"malformed_json"}),
-    "truncated json": (click()[:45], {"malformed_json"}),
-    "json array instead of object": (f"[{click()}]", {"malformed_json"}),
+    "truncated json": (click().line()[:45], {"malformed_json"}),
+    "json array instead of object": (f"[{click().line()}]", {"malformed_json"}),
     "json string": ('"ad_click"', {"malformed_json"}),
     "json null": ("null", {"malformed_json"}),
     "empty line": ("", {"malformed_json"}),
     "empty object": ("{}", {"unknown_event_type"}),
     "nulls everywhere": (
-        json.dumps(dict.fromkeys(json.loads(click()))),
+        NULL_CLICK.line(),
         {"unknown_event_type"},
     ),
     "nulls everywhere but the type": (
-        json.dumps({**dict.fromkeys(json.loads(click())), "event_type": "ad_click"}),
+        NULL_CLICK.with_fields(event_type="ad_click").line(),
         {"missing_required_field"},
     ),
-    "unknown event type": (click(event_type="ad_view"), {"unknown_event_type"}),
-    "wrong-case event type": (click(event_type="Ad_Click"), {"unknown_event_type"}),
-    "zero-width space in event type": (click(event_type="ad\u200bclick"), {"unknown_event_type"}),
-    "event type is a number": (click(event_type=7), {"unknown_event_type"}),
-    "missing click_id": (click(click_id=...), {"missing_required_field"}),
-    "missing both advertiser fields": (click(advertiser=...), {"missing_required_field"}),
-    "amount is text": (click(amount="cheap"), {"wrong_type"}),
-    "amount is nested garbage": (click(amount={"a": [1, {"b": None}]}), {"wrong_type"}),
-    "amount is a boolean": (click(amount=True), {"wrong_type"}),
-    "amount NaN": (with_raw_amount("NaN"), {"wrong_type"}),
-    "amount Infinity": (with_raw_amount("Infinity"), {"wrong_type"}),
-    "amount -Infinity": (with_raw_amount("-Infinity"), {"wrong_type"}),
-    "amount 1e400": (with_raw_amount("1e400"), {"wrong_type"}),
-    "amount with 30 digits": (with_raw_amount("123456789012345678901234567890"), {"wrong_type"}),
-    "negative amount": (click(amount=-0.01), {"negative_value"}),
-    "negative revenue": (conversion(revenue=-5), {"negative_value"}),
-    "negative budget": (budget(budget_value=-1), {"negative_value"}),
-    "unparsable timestamp": (click(timestamp="yesterday noon"), {"unparsable_timestamp"}),
-    "epoch number as timestamp": (click(timestamp=1_704_067_200), {"unparsable_timestamp"}),
+    "unknown event type": (click(event_type="ad_view").line(), {"unknown_event_type"}),
+    "wrong-case event type": (click(event_type="Ad_Click").line(), {"unknown_event_type"}),
+    "zero-width space in event type": (
+        click(event_type="ad\u200bclick").line(),
+        {"unknown_event_type"},
+    ),
+    "event type is a number": (click(event_type=7).line(), {"unknown_event_type"}),
+    "missing click_id": (click(click_id=None).line(), {"missing_required_field"}),
+    "missing both advertiser fields": (click(advertiser=None).line(), {"missing_required_field"}),
+    "amount is text": (click(amount="cheap").line(), {"wrong_type"}),
+    "amount is nested garbage": (click(amount={"a": [1, {"b": None}]}).line(), {"wrong_type"}),
+    "amount is a boolean": (click(amount=True).line(), {"wrong_type"}),
+    "amount NaN": (click(amount=events.Raw("NaN")).line(), {"wrong_type"}),
+    "amount Infinity": (click(amount=events.Raw("Infinity")).line(), {"wrong_type"}),
+    "amount -Infinity": (click(amount=events.Raw("-Infinity")).line(), {"wrong_type"}),
+    "amount 1e400": (click(amount=events.Raw("1e400")).line(), {"wrong_type"}),
+    "amount with 30 digits": (
+        click(amount=events.Raw("123456789012345678901234567890")).line(),
+        {"wrong_type"},
+    ),
+    "negative amount": (click(amount=-0.01).line(), {"negative_value"}),
+    "negative revenue": (conversion(revenue=-5).line(), {"negative_value"}),
+    "negative budget": (budget(budget_value=-1).line(), {"negative_value"}),
+    "unparsable timestamp": (click(at="yesterday noon").line(), {"unparsable_timestamp"}),
+    "epoch number as timestamp": (click(at=1_704_067_200).line(), {"unparsable_timestamp"}),
     "timestamp a day ahead": (
-        click(timestamp=stamp(AN_HOUR_AGO + timedelta(days=1))),
+        click(at=AN_HOUR_AGO + timedelta(days=1)).line(),
         {"timestamp_in_future"},
     ),
     "timestamp older than retention": (
-        click(timestamp="2001-09-09T01:46:40Z"),
+        click(at="2001-09-09T01:46:40Z").line(),
         {"timestamp_too_old"},
     ),
-    "currency of four letters": (click(currency="EURO"), {"invalid_currency"}),
-    "lowercase currency": (click(currency="usd"), {"invalid_currency"}),
-    "unknown budget period": (budget(budget_period="fortnight"), {"invalid_value"}),
-    "oversized payload": (click(campaign_name="x" * 5_000), {"oversized_payload"}),
+    "currency of four letters": (click(currency="EURO").line(), {"invalid_currency"}),
+    "lowercase currency": (click(currency="usd").line(), {"invalid_currency"}),
+    "unknown budget period": (budget(budget_period="fortnight").line(), {"invalid_value"}),
+    "oversized payload": (click(campaign_name="x" * 5_000).line(), {"oversized_payload"}),
     "lone surrogate in an id": (
-        click(click_id="PLACEHOLDER").replace("PLACEHOLDER", "\\ud800"),
+        click(click_id=events.Raw('"\\ud800"')).line(),
         {"invalid_unicode"},
     ),
     "several faults at once": (
-        click(click_id=..., amount=-3, currency="dollars"),
+        click(click_id=None, amount=-3, currency="dollars").line(),
         {"missing_required_field", "negative_value", "invalid_currency"},
     ),
 }
 
 GOOD_INPUT: dict[str, str] = {
-    "the original pipeline's click": click(click_id="c-original"),
+    "the original pipeline's click": click(
+        "c-original", advertiser="advertiser-123", ad_id="ad-456", amount=0.5, budget_value=1000.0
+    ).line(),
     "odd but valid Unicode": click(
         click_id="c-\U0001f600-\u202e-广告", advertiser="广告主 \u00e9\u0301", ad_id="ad-\u0000x"
-    ),
-    "escaped surrogate pair": click(click_id="PAIR").replace("PAIR", "c-\\ud83d\\ude00"),
-    "nested metadata": click(click_id="c-meta", metadata={"a": {"b": [1, 2]}, "n": None}),
-    "unknown extra fields": click(click_id="c-extra", experiment={"arm": "B"}, score=0.7),
-    "byte-order mark first": "\ufeff" + click(click_id="c-bom"),
-    "conversion": conversion(conversion_id="v-1"),
-    "budget update": budget(budget_period="month"),
-    "page view": json.dumps(
-        {"event_type": "page_view", "user_id": "u-1", "timestamp": stamp(AN_HOUR_AGO)}
-    ),
-    "impression without amount": json.dumps(
-        {
-            "event_type": "impression",
-            "advertiser": "advertiser-123",
-            "ad_id": "ad-456",
-            "timestamp": stamp(AN_HOUR_AGO),
-        }
-    ),
+    ).line(),
+    "escaped surrogate pair": click(click_id=events.Raw('"c-\\ud83d\\ude00"')).line(),
+    "nested metadata": click("c-meta", metadata={"a": {"b": [1, 2]}, "n": None}).line(),
+    "unknown extra fields": click("c-extra", experiment={"arm": "B"}, score=0.7).line(),
+    "byte-order mark first": "\ufeff" + click("c-bom").line(),
+    "conversion": conversion("v-1").line(),
+    "budget update": budget(budget_period="month").line(),
+    "page view": events.page_view(user_id="u-1", at=AN_HOUR_AGO).line(),
+    "impression without amount": events.impression(at=AN_HOUR_AGO).line(),
 }
 # The same click_id twice with different payloads: the first received wins, the second is a
 # duplicate (counted, not quarantined).
-FIRST_OF_DUPLICATE = click(click_id="c-dup", amount=1.0)
-SECOND_OF_DUPLICATE = click(click_id="c-dup", amount=9.0)
+FIRST_OF_DUPLICATE = click("c-dup", amount=1.0).line()
+SECOND_OF_DUPLICATE = click("c-dup", amount=9.0).line()
 
 
 def corpus_config(root: Path) -> PipelineConfig:
@@ -253,12 +226,12 @@ def test_late_events_land_once_and_a_later_replay_of_them_is_a_duplicate(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     config = provisioned(spark, tmp_path)
-    on_time = [click(click_id=f"c-now-{n}") for n in range(5)]
+    on_time = [click(f"c-now-{n}").line() for n in range(5)]
     append_to_bronze(spark, config, on_time, first_offset=0)
     run_silver(spark, config)
     # Events from 200 days ago (within retention) arrive after newer ones were processed.
-    long_ago = stamp(AN_HOUR_AGO - timedelta(days=200))
-    late = [click(click_id=f"c-late-{n}", timestamp=long_ago) for n in range(3)]
+    long_ago = AN_HOUR_AGO - timedelta(days=200)
+    late = [click(f"c-late-{n}", at=long_ago).line() for n in range(3)]
     append_to_bronze(spark, config, late, first_offset=5)
     run_silver(spark, config)
     append_to_bronze(spark, config, late, first_offset=8)  # the same late events again

@@ -34,9 +34,8 @@ from ad_marketing_pipeline.attribution.paths import (
 )
 from ad_marketing_pipeline.attribution.tables import ATTRIBUTION_SCHEMA
 from ad_marketing_pipeline.config import AttributionConfig
-from ad_marketing_pipeline.tables import SILVER_EVENTS_SCHEMA
+from events import Event, cancellation, click, conversion, page_view, silver_frame
 from helpers import assert_frames_equal
-from silver_rows import cancellation, conversion, event, visit
 
 T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -52,54 +51,44 @@ PS, OS, SOCIAL, EMAIL, DIRECT, REFERRAL = (
 EFFECTS = {PS: 0.5, EMAIL: 0.25, DIRECT: 0.0}  # removal effects given to the Markov model
 
 
-# -- builders ------------------------------------------------------------------------------------
-
-
-def click(
-    event_id: str, user: str | None, at: datetime, source: str, medium: str
-) -> tuple[Any, ...]:
-    return event(
-        "ad_click",
-        event_id,
-        at,
-        user_id=user,
-        click_id=event_id,
-        source=source,
-        medium=medium,
-        amount=Decimal("0.5"),
-    )
-
-
 SCENARIO = [
     # c1, one touch
-    click("k1", "u1", T0 - DAY, "google", "cpc"),
-    conversion("c1", "u1", T0, "100"),
+    click("k1", user_id="u1", at=T0 - DAY, source="google", medium="cpc"),
+    conversion("c1", user_id="u1", at=T0, revenue="100"),
     # c2, two touches
-    click("k2", "u2", T0 - 3 * DAY, "google", "cpc"),
-    visit("v2", "u2", T0 - DAY, "facebook", "social"),
-    conversion("c2", "u2", T0, "60"),
+    click("k2", user_id="u2", at=T0 - 3 * DAY, source="google", medium="cpc"),
+    page_view(event_id="v2", user_id="u2", at=T0 - DAY, source="facebook", medium="social"),
+    conversion("c2", user_id="u2", at=T0, revenue="60"),
     # c3, repeated channels: PS PS Email PS Direct -> PS Email PS Direct (run kept at its last)
-    click("k3a", "u3", T0 - 4 * DAY, "google", "cpc"),
-    visit("v3a", "u3", T0 - 3 * DAY, "google", "cpc"),
-    visit("v3b", "u3", T0 - 2 * DAY, "newsletter", "email"),
-    click("k3b", "u3", T0 - DAY, "google", "cpc"),
-    visit("v3c", "u3", T0 - DAY / 2, "(direct)", "(none)"),
-    visit("v3d", "u3", T0 - DAY / 4, None, None),  # no source: not a touch
-    conversion("c3", "u3", T0, "100"),
+    click("k3a", user_id="u3", at=T0 - 4 * DAY, source="google", medium="cpc"),
+    page_view(event_id="v3a", user_id="u3", at=T0 - 3 * DAY, source="google", medium="cpc"),
+    page_view(event_id="v3b", user_id="u3", at=T0 - 2 * DAY, source="newsletter", medium="email"),
+    click("k3b", user_id="u3", at=T0 - DAY, source="google", medium="cpc"),
+    page_view(event_id="v3c", user_id="u3", at=T0 - DAY / 2, source="(direct)", medium="(none)"),
+    page_view(event_id="v3d", user_id="u3", at=T0 - DAY / 4),  # no source: not a touch
+    conversion("c3", user_id="u3", at=T0, revenue="100"),
     # c4, the lookback boundary: exactly 14 days before counts, a second earlier does not
-    visit("v4a", "u4", T0 - 14 * DAY - timedelta(seconds=1), "somesite", "display"),
-    visit("v4b", "u4", T0 - 14 * DAY, "partner-blog", "referral"),
-    visit("v4c", "u4", T0 - 2 * DAY, "newsletter", "email"),
-    conversion("c4", "u4", T0, "10"),
+    page_view(
+        event_id="v4a",
+        user_id="u4",
+        at=T0 - 14 * DAY - timedelta(seconds=1),
+        source="somesite",
+        medium="display",
+    ),
+    page_view(
+        event_id="v4b", user_id="u4", at=T0 - 14 * DAY, source="partner-blog", medium="referral"
+    ),
+    page_view(event_id="v4c", user_id="u4", at=T0 - 2 * DAY, source="newsletter", medium="email"),
+    conversion("c4", user_id="u4", at=T0, revenue="10"),
     # c5, no touch before it (one after it)
-    conversion("c5", "u5", T0, "25"),
-    click("k5", "u5", T0 + timedelta(hours=1), "facebook", "paid_social"),
+    conversion("c5", user_id="u5", at=T0, revenue="25"),
+    click("k5", user_id="u5", at=T0 + timedelta(hours=1), source="facebook", medium="paid_social"),
     # c6 and c7, two conversions of one user sharing a touch; c6 cancelled later
-    click("k6", "u6", T0 - 10 * DAY, "facebook", "paid_social"),
-    conversion("c6", "u6", T0 - 5 * DAY, "30"),
-    visit("v6", "u6", T0 - 2 * DAY, "newsletter", "email"),
-    conversion("c7", "u6", T0, "50"),
-    cancellation("x6", "c6", T0 + DAY),
+    click("k6", user_id="u6", at=T0 - 10 * DAY, source="facebook", medium="paid_social"),
+    conversion("c6", user_id="u6", at=T0 - 5 * DAY, revenue="30"),
+    page_view(event_id="v6", user_id="u6", at=T0 - 2 * DAY, source="newsletter", medium="email"),
+    conversion("c7", user_id="u6", at=T0, revenue="50"),
+    cancellation("c6", event_id="x6", at=T0 + DAY),
 ]
 NET_REVENUE = {  # c6 is cancelled
     "c1": "100",
@@ -178,10 +167,6 @@ def revenue_shares(revenue: Decimal, credits: dict[str, float]) -> dict[str, Dec
     return shares
 
 
-def silver(spark: SparkSession, rows: list[tuple[Any, ...]]) -> DataFrame:
-    return spark.createDataFrame(rows, SILVER_EVENTS_SCHEMA)
-
-
 def paths_of(events: DataFrame, config: AttributionConfig = CONFIG) -> DataFrame:
     touches = events.transform(to_touchpoints(config.channel_rules))
     return to_conversions(events).transform(build_conversion_paths(touches, config))
@@ -189,7 +174,7 @@ def paths_of(events: DataFrame, config: AttributionConfig = CONFIG) -> DataFrame
 
 @pytest.fixture(scope="module")
 def scenario_paths(spark: SparkSession) -> DataFrame:
-    return paths_of(silver(spark, SCENARIO)).cache()
+    return paths_of(silver_frame(spark, SCENARIO)).cache()
 
 
 # -- paths ---------------------------------------------------------------------------------------
@@ -218,7 +203,12 @@ def test_conversion_paths(spark: SparkSession, scenario_paths: DataFrame) -> Non
 def test_repeats_keep_the_time_of_the_runs_last_touch(scenario_paths: DataFrame) -> None:
     row = scenario_paths.filter("conversion_id = 'c3'").select("steps").first()
     assert row is not None
-    assert [step["event_id"] for step in row["steps"]] == ["v3a", "v3b", "k3b", "v3c"]
+    assert [step["event_id"] for step in row["steps"]] == [
+        "page_view:v3a",
+        "page_view:v3b",
+        "ad_click:k3b",
+        "page_view:v3c",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -235,16 +225,16 @@ def test_repeats_keep_the_time_of_the_runs_last_touch(scenario_paths: DataFrame)
 )
 def test_path_options(spark: SparkSession, options: dict[str, Any], path: str) -> None:
     config = AttributionConfig(**options)
-    actual = paths_of(silver(spark, SCENARIO), config).filter("conversion_id = 'c3'")
+    actual = paths_of(silver_frame(spark, SCENARIO), config).filter("conversion_id = 'c3'")
     assert_frames_equal(actual.select("path"), spark.createDataFrame([(path,)], "path string"))
 
 
 def test_a_direct_only_path_keeps_direct(spark: SparkSession) -> None:
     rows = [
-        visit("d1", "u9", T0 - DAY, "(direct)", "(none)"),
-        conversion("c9", "u9", T0, "5"),
+        page_view(event_id="d1", user_id="u9", at=T0 - DAY, source="(direct)", medium="(none)"),
+        conversion("c9", user_id="u9", at=T0, revenue="5"),
     ]
-    actual = paths_of(silver(spark, rows), AttributionConfig(drop_direct_unless_only=True))
+    actual = paths_of(silver_frame(spark, rows), AttributionConfig(drop_direct_unless_only=True))
     assert_frames_equal(actual.select("path"), spark.createDataFrame([("Direct",)], "path string"))
 
 
@@ -308,7 +298,7 @@ def test_markov_needs_removal_effects(scenario_paths: DataFrame) -> None:
 # -- invariants ----------------------------------------------------------------------------------
 
 
-def random_journeys(seed: int, users: int) -> list[tuple[Any, ...]]:
+def random_journeys(seed: int, users: int) -> list[Event]:
     """Users with 0-6 touches over 20 days and 1-2 conversions with awkward revenues."""
     rng = random.Random(seed)
     sources = [
@@ -319,24 +309,32 @@ def random_journeys(seed: int, users: int) -> list[tuple[Any, ...]]:
         ("partner-blog", "referral"),
         ("google", "organic"),
     ]
-    rows: list[tuple[Any, ...]] = []
+    rows: list[Event] = []
     for user in range(users):
         for touch in range(rng.randint(0, 6)):
             source, medium = rng.choice(sources)
             at = T0 - timedelta(seconds=rng.randint(0, 20 * 86_400))
-            rows.append(visit(f"v{user}-{touch}", f"u{user}", at, source, medium))
+            rows.append(
+                page_view(
+                    event_id=f"v{user}-{touch}",
+                    user_id=f"u{user}",
+                    at=at,
+                    source=source,
+                    medium=medium,
+                )
+            )
         for number in range(rng.randint(1, 2)):
             conversion_id = f"c{user}-{number}"
             revenue = f"{rng.randint(0, 10**6)}.{rng.randint(0, 999_999):06d}"
             at = T0 - timedelta(seconds=rng.randint(0, 5 * 86_400))
-            rows.append(conversion(conversion_id, f"u{user}", at, revenue))
+            rows.append(conversion(conversion_id, user_id=f"u{user}", at=at, revenue=revenue))
             if rng.random() < 0.2:
-                rows.append(cancellation(f"x{user}-{number}", conversion_id, T0))
+                rows.append(cancellation(conversion_id, event_id=f"x{user}-{number}", at=T0))
     return rows
 
 
 def test_credits_sum_to_one_and_revenue_reconciles_exactly(spark: SparkSession) -> None:
-    events = silver(spark, random_journeys(seed=7, users=60))
+    events = silver_frame(spark, random_journeys(seed=7, users=60))
     paths = paths_of(events).cache()
     attributed = paths.transform(
         attribute(CONFIG, models=MODELS, removal_effects={PS: 0.4, EMAIL: 0.1, REFERRAL: 1e-9})
@@ -376,13 +374,13 @@ def test_marts_compare_channels_per_model(spark: SparkSession) -> None:
         ],
         ATTRIBUTION_SCHEMA,
     )
-    touchpoints = silver(
+    touchpoints = silver_frame(
         spark,
         [
-            click("k1", "u1", T0, "google", "cpc"),
-            click("k2", None, T0, "google", "cpc"),  # spend without a user counts too
-            click("k3", "u3", T0, "display_network", "display"),
-            visit("v1", "u1", T0, "newsletter", "email"),
+            click("k1", user_id="u1", at=T0, source="google", medium="cpc"),
+            click("k2", at=T0, source="google", medium="cpc"),  # spend without a user counts too
+            click("k3", user_id="u3", at=T0, source="display_network", medium="display"),
+            page_view(event_id="v1", user_id="u1", at=T0, source="newsletter", medium="email"),
         ],
     ).transform(to_touchpoints())
     comparison = attribution_comparison(attribution)

@@ -15,6 +15,7 @@ from pyspark.sql.types import StringType, StructField, StructType, TimestampType
 
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.errors import ContractError
+from events import BUILDERS, Event
 from helpers import assert_frames_equal
 
 ORIGINAL_CLICK = (
@@ -24,13 +25,12 @@ ORIGINAL_CLICK = (
 NOON = "2024-01-01T12:00:00Z"
 
 
-def make_click(**overrides: Any) -> dict[str, Any]:
-    event = {
-        "event_type": "ad_click",
+# Each type's optional fields (all of a click's), on top of the builders' defaults: a round trip
+# through the Spark schema covers them.
+OPTIONAL_FIELDS: dict[str, dict[str, object]] = {
+    "ad_click": {
         "click_id": "click-1",
-        "advertiser": "advertiser-1",
         "advertiser_id": "adv-1",
-        "ad_id": "ad-1",
         "amount": 0.25,
         "campaign_id": "cmp-1",
         "campaign_name": "Winter sale",
@@ -41,59 +41,26 @@ def make_click(**overrides: Any) -> dict[str, Any]:
         "platform": "google_ads",
         "currency": "USD",
         "metadata": {"device": "mobile"},
-        "timestamp": NOON,
-    }
-    return {**event, **overrides}
-
-
-def make_impression(**overrides: Any) -> dict[str, Any]:
-    event = {"event_type": "impression", "advertiser_id": "adv-1", "ad_id": "ad-1"}
-    return {**event, "timestamp": NOON, **overrides}
-
-
-def make_conversion(**overrides: Any) -> dict[str, Any]:
-    event = {
-        "event_type": "conversion",
+    },
+    "impression": {"advertiser_id": "adv-1", "campaign_id": "cmp-1", "user_id": "user-1"},
+    "conversion": {
         "conversion_id": "conv-1",
-        "user_id": "user-1",
         "revenue": 49.99,
         "advertiser_id": "adv-1",
         "currency": "EUR",
         "conversion_type": "purchase",
         "device_id": "dev-1",
-    }
-    return {**event, "timestamp": NOON, **overrides}
-
-
-def make_cancellation(**overrides: Any) -> dict[str, Any]:
-    event = {"event_type": "conversion_cancellation", "conversion_id": "conv-1", "reason": "fraud"}
-    return {**event, "timestamp": NOON, **overrides}
-
-
-def make_refund(**overrides: Any) -> dict[str, Any]:
-    event = {"event_type": "click_refund", "click_id": "click-1", "reason": "invalid traffic"}
-    return {**event, "timestamp": NOON, **overrides}
-
-
-def make_budget_update(**overrides: Any) -> dict[str, Any]:
-    event = {"event_type": "budget_update", "advertiser": "advertiser-1", "budget_value": 250}
-    return {**event, "budget_period": "day", "timestamp": NOON, **overrides}
-
-
-def make_page_view(**overrides: Any) -> dict[str, Any]:
-    event = {"event_type": "page_view", "user_id": "user-1", "session_id": "s-1", "page": "/"}
-    return {**event, "source": "newsletter", "medium": "email", "timestamp": NOON, **overrides}
-
-
-EVERY_TYPE = {
-    "ad_click": make_click,
-    "impression": make_impression,
-    "conversion": make_conversion,
-    "conversion_cancellation": make_cancellation,
-    "click_refund": make_refund,
-    "budget_update": make_budget_update,
-    "page_view": make_page_view,
+    },
+    "conversion_cancellation": {"conversion_id": "conv-1", "reason": "fraud"},
+    "click_refund": {"click_id": "click-1", "reason": "invalid traffic"},
+    "budget_update": {"budget_value": 250, "budget_period": "day"},
+    "page_view": {"session_id": "s-1", "page": "/", "source": "newsletter", "medium": "email"},
 }
+
+
+def full(event_type: str, **overrides: object) -> Event:
+    """An event of this type with its OPTIONAL_FIELDS, at noon."""
+    return BUILDERS[event_type](**{**OPTIONAL_FIELDS[event_type], "at": NOON, **overrides})
 
 
 def raw_frame(spark: SparkSession, payloads: Sequence[str | None]) -> DataFrame:
@@ -106,18 +73,19 @@ def parsed_events(spark: SparkSession, payloads: list[str]) -> DataFrame:
 
 
 def test_every_event_type_has_a_builder_and_validates() -> None:
-    assert set(EVERY_TYPE) == set(contract.EVENT_TYPES)
-    for event_type, build in EVERY_TYPE.items():
-        event = contract.parse_event(build())
-        assert event.event_type == event_type
-        assert event.timestamp == datetime(2024, 1, 1, 12, tzinfo=UTC)
+    assert set(BUILDERS) == set(contract.EVENT_TYPES) == set(OPTIONAL_FIELDS)
+    for event_type, build in BUILDERS.items():
+        for built in (build(), full(event_type)):
+            event = contract.parse_event(built.payload())
+            assert event.event_type == built.event_type == event_type
+            assert event.timestamp == datetime(2024, 1, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("event_type", contract.EVENT_TYPES)
 def test_each_event_type_round_trips_through_the_spark_schema(
     spark: SparkSession, event_type: str
 ) -> None:
-    event = contract.parse_event(EVERY_TYPE[event_type]())
+    event = contract.parse_event(full(event_type).payload())
     payload = event.model_dump_json(exclude_none=True)
 
     actual = parsed_events(spark, [payload])
@@ -191,24 +159,24 @@ def test_required_fields_follow_the_contract() -> None:
 @pytest.mark.parametrize(
     ("event", "problem"),
     [
-        (make_click(advertiser=None, advertiser_id=None), "advertiser or advertiser_id"),
-        (make_click(amount=-1), "amount"),
-        (make_click(currency="usd"), "currency"),
-        (make_click(timestamp="yesterday"), "timestamp"),
-        (make_conversion(revenue=-5), "revenue"),
-        (make_budget_update(budget_period="week"), "budget_period"),
+        (full("ad_click", advertiser=None, advertiser_id=None), "advertiser or advertiser_id"),
+        (full("ad_click", amount=-1), "amount"),
+        (full("ad_click", currency="usd"), "currency"),
+        (full("ad_click", at="yesterday"), "timestamp"),
+        (full("conversion", revenue=-5), "revenue"),
+        (full("budget_update", budget_period="week"), "budget_period"),
         ({"event_type": "click", "timestamp": NOON}, "event_type"),
     ],
 )
 def test_invalid_events_raise_contract_error_naming_the_field(
-    event: dict[str, Any], problem: str
+    event: Event | dict[str, Any], problem: str
 ) -> None:
     with pytest.raises(ContractError, match=problem):
-        contract.parse_event(event)
+        contract.parse_event(event.payload() if isinstance(event, Event) else event)
 
 
 def test_unknown_extra_fields_are_kept() -> None:
-    click = contract.parse_event(make_click(experiment="b"))
+    click = contract.parse_event(full("ad_click", experiment="b").payload())
     assert click.model_extra == {"experiment": "b"}
 
 
@@ -230,50 +198,50 @@ def test_timestamp_without_zone_is_utc(spark: SparkSession) -> None:
 
 
 def test_event_id_is_the_event_type_and_its_own_id_then_its_given_id_then_a_payload_hash() -> None:
-    assert contract.derive_event_id(json.dumps(make_click())) == "ad_click:click-1"
-    assert contract.derive_event_id(json.dumps(make_conversion())) == "conversion:conv-1"
-    assert contract.derive_event_id(json.dumps(make_impression(event_id="imp-9"))) == (
+    assert contract.derive_event_id(full("ad_click").line()) == "ad_click:click-1"
+    assert contract.derive_event_id(full("conversion").line()) == "conversion:conv-1"
+    assert contract.derive_event_id(full("impression", event_id="imp-9").line()) == (
         "impression:imp-9"
     )
-    refund_a = contract.derive_event_id(json.dumps(make_refund(click_id="a")))
-    refund_b = contract.derive_event_id(json.dumps(make_refund(click_id="b")))
+    refund_a = contract.derive_event_id(full("click_refund", click_id="a").line())
+    refund_b = contract.derive_event_id(full("click_refund", click_id="b").line())
     assert refund_a != refund_b
     assert refund_a.startswith("click_refund:")
     assert len(refund_a) == len("click_refund:") + 64
 
 
 def test_a_click_and_a_conversion_with_the_same_id_are_two_events() -> None:
-    click = contract.derive_event_id(json.dumps(make_click(click_id="42")))
-    conversion = contract.derive_event_id(json.dumps(make_conversion(conversion_id="42")))
+    click = contract.derive_event_id(full("ad_click", click_id="42").line())
+    conversion = contract.derive_event_id(full("conversion", conversion_id="42").line())
     assert click != conversion
 
 
 def test_the_payload_hash_collapses_an_exact_resend_and_nothing_else() -> None:
-    impression = json.dumps(make_impression(amount="0.01"))
+    impression = full("impression", amount="0.01").line()
     assert contract.derive_event_id(impression) == contract.derive_event_id(
         f"\ufeff {impression}\n"
     )
-    other_amount = json.dumps(make_impression(amount="0.02"))
+    other_amount = full("impression", amount="0.02").line()
     assert contract.derive_event_id(impression) != contract.derive_event_id(other_amount)
-    first = json.dumps(make_budget_update(budget_value=10))
-    second = json.dumps(make_budget_update(budget_value=20))
+    first = full("budget_update", budget_value=10).line()
+    second = full("budget_update", budget_value=20).line()
     assert contract.derive_event_id(first) != contract.derive_event_id(second)
 
 
 def test_event_id_is_the_same_in_python_and_spark(spark: SparkSession) -> None:
     events = [
-        make_click(),
-        make_click(click_id="42"),
-        make_conversion(conversion_id="42"),
-        make_impression(),
-        make_impression(amount="0.02"),
-        make_impression(event_id="imp-9"),
-        make_cancellation(),
-        make_refund(),
-        make_budget_update(),
-        make_page_view(timestamp="2024-01-01T12:00:00.123456"),
+        full("ad_click"),
+        full("ad_click", click_id="42"),
+        full("conversion", conversion_id="42"),
+        full("impression"),
+        full("impression", amount="0.02"),
+        full("impression", event_id="imp-9"),
+        full("conversion_cancellation"),
+        full("click_refund"),
+        full("budget_update"),
+        full("page_view", at="2024-01-01T12:00:00.123456"),
     ]
-    payloads = [json.dumps(event) for event in events] + [f" {json.dumps(make_page_view())}\r\n"]
+    payloads = [event.line() for event in events] + [f" {full('page_view').line()}\r\n"]
     actual = (
         contract.parse_payloads(raw_frame(spark, payloads), "raw")
         .select("raw", "event.*")
@@ -288,20 +256,20 @@ def test_event_id_is_the_same_in_python_and_spark(spark: SparkSession) -> None:
 
 def test_a_field_of_the_wrong_type_is_null_and_the_rest_parses(spark: SparkSession) -> None:
     payloads = [
-        json.dumps(make_click(amount="abc", click_id="c-abc")),
-        json.dumps(make_click(amount=1e30, click_id="c-huge")),
-        json.dumps(make_click(amount="0.5", click_id="c-text")),
-        json.dumps(make_click(metadata=5, click_id="c-meta")),
-        json.dumps(make_click(click_id=123)),
+        full("ad_click", amount="abc", click_id="c-abc").line(),
+        full("ad_click", amount=1e30, click_id="c-huge").line(),
+        full("ad_click", amount="0.5", click_id="c-text").line(),
+        full("ad_click", metadata=5, click_id="c-meta").line(),
+        full("ad_click", click_id=123).line(),
     ]
     actual = parsed_events(spark, payloads).select("click_id", "amount", "metadata", "advertiser")
     expected = spark.createDataFrame(
         [
-            ("c-abc", None, {"device": "mobile"}, "advertiser-1"),
-            ("c-huge", None, {"device": "mobile"}, "advertiser-1"),
-            ("c-text", Decimal("0.5"), {"device": "mobile"}, "advertiser-1"),
-            ("c-meta", Decimal("0.25"), None, "advertiser-1"),
-            ("123", Decimal("0.25"), {"device": "mobile"}, "advertiser-1"),
+            ("c-abc", None, {"device": "mobile"}, "acme"),
+            ("c-huge", None, {"device": "mobile"}, "acme"),
+            ("c-text", Decimal("0.5"), {"device": "mobile"}, "acme"),
+            ("c-meta", Decimal("0.25"), None, "acme"),
+            ("123", Decimal("0.25"), {"device": "mobile"}, "acme"),
         ],
         "click_id string, amount decimal(18,6), metadata map<string,string>, advertiser string",
     )

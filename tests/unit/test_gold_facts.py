@@ -3,13 +3,23 @@ ratios without divide-by-zero."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 
 from ad_marketing_pipeline.gold.facts import ad_performance, conversion_facts
+from events import (
+    Event,
+    cancellation,
+    click,
+    conversion,
+    impression,
+    silver_frame,
+    with_advertiser_key,
+)
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
@@ -19,40 +29,36 @@ EVENTS_SCHEMA = (
     "conversion_type string, conversion_id string, revenue decimal(18,6), currency string, "
     "amount decimal(18,6), source string, platform string"
 )
-_FIELDS = [field.split()[0] for field in EVENTS_SCHEMA.split(", ")]
 
 
-def event(event_id: str, time: str, **fields: Any) -> dict[str, Any]:
-    """An event at '2024-MM-DD HH:MM' UTC; money given as text or numbers."""
-    row: dict[str, Any] = dict.fromkeys(_FIELDS)
-    row.update(event_id=event_id, event_time=datetime.strptime(f"2024-{time}", "%Y-%m-%d %H:%M"))
-    for name, value in fields.items():
-        row[name] = Decimal(str(value)) if name in ("revenue", "amount") else value
-    return row
+def utc(text: str) -> datetime:
+    """'MM-DD HH:MM' in 2024, UTC."""
+    return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
 
 
-def click(click_id: str, time: str, **fields: Any) -> dict[str, Any]:
-    defaults = {"user_id": "u-1", "campaign_id": "cmp-1", "campaign_name": "Spring", "amount": 1}
-    given = {"source": "google", "platform": "search", "click_id": click_id, **defaults, **fields}
-    return event(f"ad_click:{click_id}", time, **given)
+# A click of user u-1's journey: on Google search, campaign cmp-1, for 1.
+journey_click = partial(
+    click,
+    user_id="u-1",
+    campaign_id="cmp-1",
+    campaign_name="Spring",
+    amount=1,
+    source="google",
+    platform="search",
+)
 
 
-def conversion(conversion_id: str, time: str, revenue: float, **fields: Any) -> dict[str, Any]:
-    given = {"user_id": "u-1", "currency": "USD", **fields}
-    return event(
-        f"conversion:{conversion_id}", time, conversion_id=conversion_id, revenue=revenue, **given
-    )
-
-
-def frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
-    return spark.createDataFrame(rows, EVENTS_SCHEMA)
+def frame(spark: SparkSession, events: Sequence[Event]) -> DataFrame:
+    """The events' Silver rows as the fact transforms read them: only their columns
+    (EVENTS_SCHEMA) and the key Gold gives an advertiser (its id, else its name)."""
+    return silver_frame(spark, [with_advertiser_key(event) for event in events], EVENTS_SCHEMA)
 
 
 def facts(
     spark: SparkSession,
-    conversions: list[dict[str, Any]],
-    cancellations: list[dict[str, Any]],
-    clicks: list[dict[str, Any]],
+    conversions: list[Event],
+    cancellations: list[Event],
+    clicks: list[Event],
 ) -> DataFrame:
     return conversion_facts(
         frame(spark, conversions),
@@ -66,8 +72,11 @@ def facts(
 def test_a_cancelled_conversion_keeps_its_revenue_but_nets_zero(spark: SparkSession) -> None:
     actual = facts(
         spark,
-        [conversion("v-1", "01-02 10:00", 20), conversion("v-2", "01-02 11:00", 30)],
-        [event("x-1", "01-05 09:00", conversion_id="v-1")],
+        [
+            conversion("v-1", at=utc("01-02 10:00"), revenue=20),
+            conversion("v-2", at=utc("01-02 11:00"), revenue=30),
+        ],
+        [cancellation("v-1", at=utc("01-05 09:00"))],
         [],
     )
     assert_frames_equal(
@@ -87,17 +96,17 @@ def test_a_conversion_counts_under_the_users_last_click_within_the_lookback(
     spark: SparkSession,
 ) -> None:
     clicks = [
-        click("c-old", "01-01 08:00", source="facebook", platform="social"),
-        click("c-last", "01-10 08:00", source="bing"),
-        click("c-after", "01-10 12:00", source="tiktok"),
-        click("c-other-user", "01-10 09:00", user_id="u-2"),
-        click("c-too-old", "01-01 07:00", user_id="u-3", source="email"),
+        journey_click("c-old", at=utc("01-01 08:00"), source="facebook", platform="social"),
+        journey_click("c-last", at=utc("01-10 08:00"), source="bing"),
+        journey_click("c-after", at=utc("01-10 12:00"), source="tiktok"),
+        journey_click("c-other-user", at=utc("01-10 09:00"), user_id="u-2"),
+        journey_click("c-too-old", at=utc("01-01 07:00"), user_id="u-3", source="email"),
     ]
     actual = facts(
         spark,
         [
-            conversion("v-1", "01-10 10:00", 20),
-            conversion("v-3", "01-20 10:00", 5, user_id="u-3"),
+            conversion("v-1", at=utc("01-10 10:00"), revenue=20),
+            conversion("v-3", at=utc("01-20 10:00"), revenue=5, user_id="u-3"),
         ],
         [],
         clicks,
@@ -112,15 +121,24 @@ def test_a_conversion_counts_under_the_users_last_click_within_the_lookback(
 
 
 def test_ad_performance_ratios_are_null_where_undefined(spark: SparkSession) -> None:
-    clicks = [click("c-1", "01-02 08:00", amount="0.50"), click("c-2", "01-02 09:00", amount=1.5)]
+    clicks = [
+        journey_click("c-1", at=utc("01-02 08:00"), amount="0.50"),
+        journey_click("c-2", at=utc("01-02 09:00"), amount=1.5),
+    ]
+    seen = utc("01-02 07:00")
     impressions = [
-        event(f"i-{n}", "01-02 07:00", campaign_id="cmp-1", source="google", platform="search")
+        impression(
+            event_id=f"i-{n}", at=seen, campaign_id="cmp-1", source="google", platform="search"
+        )
         for n in range(8)
-    ] + [event("i-x", "01-02 07:00", campaign_id="cmp-2", amount="0.25")]
+    ] + [impression(event_id="i-x", at=seen, campaign_id="cmp-2", amount="0.25")]
     conversion_facts_rows = facts(
         spark,
-        [conversion("v-1", "01-02 10:00", 12), conversion("v-2", "01-02 11:00", 99)],
-        [event("x-1", "01-03 09:00", conversion_id="v-2")],
+        [
+            conversion("v-1", at=utc("01-02 10:00"), revenue=12),
+            conversion("v-2", at=utc("01-02 11:00"), revenue=99),
+        ],
+        [cancellation("v-2", at=utc("01-03 09:00"))],
         clicks,
     )
     actual = ad_performance(

@@ -17,6 +17,18 @@ from ad_marketing_pipeline.gold.planning import (
     spend_scope,
     touched_spend_keys,
 )
+from events import (
+    Event,
+    budget,
+    cancellation,
+    click,
+    conversion,
+    impression,
+    page_view,
+    refund,
+    silver_frame,
+    with_advertiser_key,
+)
 from helpers import assert_frames_equal
 
 CHANGED_SCHEMA = (
@@ -31,33 +43,21 @@ FACTS_SCHEMA = (
 TOUCHED_SCHEMA = "advertiser_key string, event_time timestamp"
 
 
-def at(text: str) -> datetime:
+def utc(text: str) -> datetime:
     """'MM-DD HH:MM' in 2024, UTC."""
     return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
 
 
-def changed_event(event_type: str, event_id: str, time: str, **fields: Any) -> dict[str, Any]:
-    names = [part.split()[0] for part in CHANGED_SCHEMA.split(", ")]
-    row: dict[str, Any] = dict.fromkeys(names)
-    row.update(event_type=event_type, event_id=event_id, event_time=at(time), **fields)
-    return row
-
-
-def click(click_id: str, time: str, advertiser: str, **fields: Any) -> dict[str, Any]:
-    given = {"click_id": click_id, "advertiser_key": advertiser, "user_id": "u-1", **fields}
-    return changed_event("ad_click", f"ad_click:{click_id}", time, **given)
-
-
-def refund(click_id: str, time: str) -> dict[str, Any]:
-    return changed_event("click_refund", f"click_refund:{click_id}", time, click_id=click_id)
-
-
-def budget_update(event_id: str, time: str, advertiser: str) -> dict[str, Any]:
-    return changed_event("budget_update", event_id, time, advertiser_key=advertiser)
+def changed_events(spark: SparkSession, events: list[Event]) -> DataFrame:
+    """A batch's changed events as Gold's planning reads them: their Silver rows' columns of
+    CHANGED_SCHEMA, with the key Gold gives an advertiser (its id, else its name)."""
+    return silver_frame(spark, [with_advertiser_key(event) for event in events], CHANGED_SCHEMA)
 
 
 def fact(conversion_id: str, user: str, time: str, advertiser: str = "a") -> dict[str, Any]:
-    converted = at(time)
+    """A row of gold_fact_conversions with the columns planning reads: Gold's own table, not an
+    event, so not one of tests/events.py's builders."""
+    converted = utc(time)
     return {
         "conversion_id": conversion_id,
         "advertiser_key": advertiser,
@@ -77,20 +77,20 @@ def frame(spark: SparkSession, rows: list[dict[str, Any]], schema: str) -> DataF
 def test_the_touched_spend_keys_are_the_batch_s_own_and_those_its_refunds_move(
     spark: SparkSession,
 ) -> None:
-    changed = frame(
+    changed = changed_events(
         spark,
         [
-            click("c1", "01-02 10:15", "A"),
-            budget_update("b1", "01-02 11:00", "B"),
-            refund("c9", "01-02 12:00"),  # credits C's click from an earlier batch
-            click("c5", "01-02 13:00", "D"),  # its refund came before it
-            changed_event("page_view", "v1", "01-02 14:00", user_id="u-1"),
+            click("c1", at=utc("01-02 10:15"), advertiser="A", user_id="u-1"),
+            budget(event_id="b1", at=utc("01-02 11:00"), advertiser="B"),
+            refund("c9", at=utc("01-02 12:00")),  # credits C's click from an earlier batch
+            # its refund came before it
+            click("c5", at=utc("01-02 13:00"), advertiser="D", user_id="u-1"),
+            page_view(event_id="v1", at=utc("01-02 14:00"), user_id="u-1"),
         ],
-        CHANGED_SCHEMA,
     )
     credited = spark.createDataFrame([("c9", "C")], "click_id string, advertiser_key string")
     early_refunds = spark.createDataFrame(
-        [("c5", at("01-02 09:00")), ("c7", at("01-02 09:30"))],  # c7: not a click of the batch
+        [("c5", utc("01-02 09:00")), ("c7", utc("01-02 09:30"))],  # c7: not a click of the batch
         "click_id string, event_time timestamp",
     )
 
@@ -98,11 +98,11 @@ def test_the_touched_spend_keys_are_the_batch_s_own_and_those_its_refunds_move(
 
     expected = spark.createDataFrame(
         [
-            ("A", at("01-02 10:15")),
-            ("B", at("01-02 11:00")),
-            ("C", at("01-02 12:00")),
-            ("D", at("01-02 13:00")),
-            ("D", at("01-02 09:00")),  # the refund, booked now that its click arrived
+            ("A", utc("01-02 10:15")),
+            ("B", utc("01-02 11:00")),
+            ("C", utc("01-02 12:00")),
+            ("D", utc("01-02 13:00")),
+            ("D", utc("01-02 09:00")),  # the refund, booked now that its click arrived
         ],
         TOUCHED_SCHEMA,
     )
@@ -114,33 +114,33 @@ def test_the_spend_scope_starts_at_the_earliest_touched_period_and_covers_moved_
 ) -> None:
     touched = spark.createDataFrame(
         [
-            ("A", at("01-02 10:00")),
-            ("A", at("01-01 23:30")),
-            ("X-1", at("01-03 08:00")),
-            (None, at("01-01 00:00")),  # an event without an advertiser moves nothing
+            ("A", utc("01-02 10:00")),
+            ("A", utc("01-01 23:30")),
+            ("X-1", utc("01-03 08:00")),
+            (None, utc("01-01 00:00")),  # an event without an advertiser moves nothing
         ],
         TOUCHED_SCHEMA,
     )
     moves = {"name:acme": "X-1", "name:gone": "X-2"}  # name:gone kept no hours
-    moved_from = {"name:acme": at("12-30 00:00").replace(year=2023)}
+    moved_from = {"name:acme": utc("12-30 00:00").replace(year=2023)}
 
     scope = spend_scope(touched, BudgetPolicy(), moved_from=moved_from, moves=moves)
 
     assert scope == {
-        "A": at("01-01 00:00"),
+        "A": utc("01-01 00:00"),
         "X-1": datetime(2023, 12, 30),
         "name:acme": datetime(2023, 12, 30),
     }
 
 
 def test_the_spend_scope_follows_the_budget_period_and_time_zone(spark: SparkSession) -> None:
-    touched = spark.createDataFrame([("A", at("03-01 03:00"))], TOUCHED_SCHEMA)
+    touched = spark.createDataFrame([("A", utc("03-01 03:00"))], TOUCHED_SCHEMA)
     monthly_in_new_york = BudgetPolicy(period="month", timezone="America/New_York")
 
     scope = spend_scope(touched, monthly_in_new_york, moved_from={}, moves={})
 
     # 03:00 UTC on 1 March is still February in New York: February 1st, 00:00 EST = 05:00 UTC.
-    assert scope == {"A": at("02-01 05:00")}
+    assert scope == {"A": utc("02-01 05:00")}
 
 
 def test_affected_conversions_are_new_cancelled_and_reattributed_ones(
@@ -156,25 +156,24 @@ def test_affected_conversions_are_new_cancelled_and_reattributed_ones(
         ],
         FACTS_SCHEMA,
     )
-    changed = frame(
+    changed = changed_events(
         spark,
         [
-            click("c1", "01-09 08:00", "a", user_id="u-1"),
-            click("c3", "01-11 08:00", "a", user_id="u-3"),
-            click("c4", "01-01 08:00", "a", user_id="u-4"),
-            changed_event("conversion_cancellation", "x2", "01-12 00:00", conversion_id="k2"),
-            changed_event("conversion_cancellation", "x9", "01-12 00:00", conversion_id="k9"),
-            changed_event("conversion", "n1", "01-12 09:00", conversion_id="n1", user_id="u-5"),
+            click("c1", at=utc("01-09 08:00"), advertiser="a", user_id="u-1"),
+            click("c3", at=utc("01-11 08:00"), advertiser="a", user_id="u-3"),
+            click("c4", at=utc("01-01 08:00"), advertiser="a", user_id="u-4"),
+            cancellation("k2", event_id="x2", at=utc("01-12 00:00")),
+            cancellation("k9", event_id="x9", at=utc("01-12 00:00")),
+            conversion("n1", at=utc("01-12 09:00"), user_id="u-5"),
         ],
-        CHANGED_SCHEMA,
     )
 
     affected = affected_conversions(changed, known, lookback_days=7)
 
     assert affected == {
-        "k1": at("01-10 12:00"),
-        "k2": at("01-10 12:00"),
-        "n1": at("01-12 09:00"),
+        "k1": utc("01-10 12:00"),
+        "k2": utc("01-10 12:00"),
+        "n1": utc("01-12 09:00"),
     }
 
 
@@ -185,29 +184,36 @@ def test_conversions_under_moved_keys(spark: SparkSession) -> None:
         FACTS_SCHEMA,
     )
 
-    assert conversions_under(known, ["name:acme"]) == {"k1": at("01-10 12:00")}
+    assert conversions_under(known, ["name:acme"]) == {"k1": utc("01-10 12:00")}
     assert conversions_under(known, []) == {}
 
 
 def test_the_performance_scope_is_the_deliveries_and_the_facts_before_and_after(
     spark: SparkSession,
 ) -> None:
-    changed = frame(
+    changed = changed_events(
         spark,
         [
-            click("c1", "01-02 10:00", "A", source="google", platform="search", campaign_id="x"),
-            changed_event(
-                "impression",
-                "i1",
-                "01-02 11:00",
-                advertiser_key="A",
+            click(
+                "c1",
+                at=utc("01-02 10:00"),
+                advertiser="A",
+                user_id="u-1",
                 source="google",
                 platform="search",
                 campaign_id="x",
-            ),  # the same key as the click: listed once
-            budget_update("b1", "01-02 12:00", "A"),  # no performance key
+            ),
+            # the same key as the click: listed once
+            impression(
+                event_id="i1",
+                at=utc("01-02 11:00"),
+                advertiser="A",
+                source="google",
+                platform="search",
+                campaign_id="x",
+            ),
+            budget(event_id="b1", at=utc("01-02 12:00"), advertiser="A"),  # no performance key
         ],
-        CHANGED_SCHEMA,
     )
     before = frame(spark, [fact("k1", "u-1", "01-01 09:00")], FACTS_SCHEMA)
     after = frame(spark, [fact("k1", "u-1", "01-03 09:00")], FACTS_SCHEMA)
@@ -232,18 +238,17 @@ def test_the_performance_scope_is_the_deliveries_and_the_facts_before_and_after(
 
 
 def test_changed_types_name_each_type_s_earliest_event(spark: SparkSession) -> None:
-    changed = frame(
+    changed = changed_events(
         spark,
         [
-            click("c1", "01-02 10:00", "A"),
-            click("c2", "01-01 10:00", "A"),
-            refund("c1", "01-03 00:00"),
+            click("c1", at=utc("01-02 10:00"), advertiser="A", user_id="u-1"),
+            click("c2", at=utc("01-01 10:00"), advertiser="A", user_id="u-1"),
+            refund("c1", at=utc("01-03 00:00")),
         ],
-        CHANGED_SCHEMA,
     )
 
     types = ChangedTypes.of(changed)
 
-    assert types.earliest == {"ad_click": at("01-01 10:00"), "click_refund": at("01-03 00:00")}
+    assert types.earliest == {"ad_click": utc("01-01 10:00"), "click_refund": utc("01-03 00:00")}
     assert types.has("click_refund", "conversion")
     assert not types.has("conversion")

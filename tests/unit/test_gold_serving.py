@@ -10,17 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, QualityConfig
+from ad_marketing_pipeline.gold.rules import order_key
 from ad_marketing_pipeline.serving.transforms import (
     ServingState,
     batch_partials,
     dedup_watermark,
     fold,
     fold_batch,
-    order_key,
 )
+from events import Event, budget, click, impression, silver_frame
 from helpers import assert_frames_equal
 
 DAY_1, DAY_2, DAY_3 = datetime(2024, 1, 1), datetime(2024, 1, 2), datetime(2024, 1, 3)
@@ -173,7 +175,7 @@ def test_clicks_are_remembered_for_a_budget_period_the_allowed_skew_and_an_hour_
 EVENT_SCHEMA = (
     "event_id string, event_type string, event_time timestamp, advertiser string, "
     "advertiser_id string, amount decimal(18,6), budget_value decimal(18,6), "
-    "received_at timestamp, file_path string, partition int, offset bigint, is_new_id boolean"
+    "received_at timestamp, file_path string, partition int, offset bigint"
 )
 BUDGET_ORDER = (
     "struct<event_time: timestamp, rank: int, received_at: timestamp, file_path: string, "
@@ -188,54 +190,45 @@ PARTIALS_SCHEMA = (
 RECEIVED = datetime(2024, 1, 2, 12, 30)
 
 
-def _event(
-    event_id: str, event_type: str | None, time: str, counts: bool, line: int = 0, **fields: Any
-) -> tuple[Any, ...]:
-    amount = fields.get("amount")
-    budget = fields.get("budget")
-    return (
-        event_id,
-        event_type,
-        datetime.fromisoformat(f"2024-01-{time}"),
-        fields.get("advertiser", "acme"),
-        fields.get("advertiser_id"),
-        None if amount is None else Decimal(amount),
-        None if budget is None else Decimal(budget),
-        fields.get("received", RECEIVED),
-        "f.jsonl",
-        None,
-        line,
-        counts,
+def serving_batch(spark: SparkSession, events: list[Event], new_ids: list[Event]) -> DataFrame:
+    """A batch as `with_new_ids` gives it to `batch_partials`: the events (lines of f.jsonl in
+    the order listed, all received at RECEIVED), then a row of only the id of each of
+    `new_ids`, which the stream had not seen before."""
+    observed = silver_frame(spark, events, EVENT_SCHEMA, received_at=RECEIVED, file_path="f.jsonl")
+    ids = spark.createDataFrame([(event.event_id,) for event in new_ids], "event_id string")
+    return observed.withColumn("is_new_id", F.lit(False)).unionByName(
+        ids.withColumn("is_new_id", F.lit(True)), allowMissingColumns=True
     )
 
 
 def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
     spark: SparkSession,
 ) -> None:
-    events = spark.createDataFrame(
+    first_c1 = click("c-1", at=DAY_2.replace(hour=9, minute=10), amount="2.5", budget_value="100")
+    c2 = click("c-2", at=DAY_2.replace(hour=11, minute=40), amount="1", advertiser_id="adv-1")
+    update = budget(event_id="u-1", at=DAY_2.replace(hour=11, minute=40), budget_value="50")
+    c0 = click("c-0", at=DAY_1.replace(hour=23, minute=59), amount="7")
+    events = serving_batch(
+        spark,
         [
             # A click arrives as an observation and, new to the stream, as its id.
-            _event("c-1", "ad_click", "02 09:10", False, 1, amount="2.5", budget="100"),
-            _event("c-1", None, "02 09:10", True),
-            # A second copy of c-1 with another amount, received later: the first one counts.
-            _event("c-1", "ad_click", "02 09:10", False, 9, amount="900", budget="1"),
-            _event("c-2", "ad_click", "02 11:40", False, 2, amount="1", advertiser_id="adv-1"),
-            _event("c-2", None, "02 11:40", True),
+            first_c1,
+            c2,
             # A click the stream has seen before (no id row): it counts for nothing.
-            _event("c-3", "ad_click", "02 11:50", False, 3, amount="4", budget="1"),
-            _event("u-1", "budget_update", "02 11:40", False, 4, budget="50"),
-            _event("u-1", None, "02 11:40", True),
+            click("c-3", at=DAY_2.replace(hour=11, minute=50), amount="4", budget_value="1"),
+            update,
             # Yesterday's click: its own period.
-            _event("c-0", "ad_click", "01 23:59", False, 5, amount="7"),
-            _event("c-0", None, "01 23:59", True),
+            c0,
             # An impression only names an advertiser (blank names count as missing); one
             # stamped ahead of its arrival moves "now" no further than its arrival.
-            _event("i-1", "impression", "02 12:00", False, 6, advertiser_id="adv-5"),
-            _event(
-                "i-2", "impression", "02 13:00", False, 7, advertiser=" ", advertiser_id="adv-6"
+            impression(event_id="i-1", at=DAY_2.replace(hour=12), advertiser_id="adv-5"),
+            impression(
+                event_id="i-2", at=DAY_2.replace(hour=13), advertiser=" ", advertiser_id="adv-6"
             ),
+            # A second copy of c-1 with another amount, received later: the first one counts.
+            click("c-1", at=DAY_2.replace(hour=9, minute=10), amount="900", budget_value="1"),
         ],
-        EVENT_SCHEMA,
+        new_ids=[first_c1, c2, update, c0],
     )
 
     def hour(day: int, at: int, minute: int = 0) -> datetime:
@@ -244,11 +237,11 @@ def test_batch_partials_sum_counted_spend_and_keep_the_last_budget_per_period(
     def budget_order(at: datetime, rank: int, line: int, event_id: str) -> tuple[Any, ...]:
         return (at, rank, RECEIVED, "f.jsonl", None, line, event_id)
 
-    update = budget_order(hour(2, 11, 40), 2, 4, "u-1")
+    update_order = budget_order(hour(2, 11, 40), 2, 3, "budget_update:u-1")
     money = Decimal
     expected = [
         (
-            "acme", None, DAY_2, True, money("2.5"), 1, money("50"), update,
+            "acme", None, DAY_2, True, money("2.5"), 1, money("50"), update_order,
             hour(2, 11), hour(2, 11, 40), hour(2, 11, 40), DAY_2,
         ),
         (

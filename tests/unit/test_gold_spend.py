@@ -16,6 +16,7 @@ from ad_marketing_pipeline.gold.spend import (
     credited_refunds,
     spend_observations,
 )
+from events import Event, budget, click, refund, silver_frame, with_advertiser_key
 from helpers import assert_frames_equal
 
 EVENTS_SCHEMA = (
@@ -31,7 +32,7 @@ DAILY_IN_UTC = BudgetPolicy()
 RESULT_COLUMNS = [field.split()[0] for field in RESULT_SCHEMA.split(", ")]
 
 
-def at(text: str) -> datetime:
+def utc(text: str) -> datetime:
     """A UTC time such as '01-02 09:10' (2024)."""
     return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
 
@@ -40,69 +41,25 @@ def money(value: float | str | None) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(Decimal("0.000001"))
 
 
-_ids = iter(range(1_000_000))
-
-
-def click(time: str, amount: float, budget: float | None = None, **fields: Any) -> dict[str, Any]:
-    number = next(_ids)
-    click_id = fields.get("click_id", f"click-{number}")
-    return {
-        "event_id": f"ad_click:{click_id}",
-        "event_time": at(time),
-        "advertiser_key": fields.get("advertiser_id", "adv-1"),
-        "advertiser": fields.get("advertiser", "acme"),
-        "advertiser_id": fields.get("advertiser_id", "adv-1"),
-        "click_id": click_id,
-        "amount": money(amount),
-        "budget_value": money(budget),
-        # Received in the order the test lists them: one landing file, line after line.
-        "received_at": at("01-20 00:00"),
-        "file_path": "landing/events.jsonl",
-        "partition": None,
-        "offset": number,
-    }
-
-
-def budget(time: str, value: float, **fields: Any) -> dict[str, Any]:
-    update = click(time, 0, value, **fields)
-    return {
-        **update,
-        "event_id": f"budget_update:{update['offset']}",
-        "click_id": None,
-        "amount": None,
-    }
-
-
-def refund(time: str, of_click: str, amount: float | None = None) -> dict[str, Any]:
-    credit = click(time, 0)
-    return {
-        **credit,
-        "event_id": f"click_refund:{credit['offset']}",
-        "click_id": of_click,
-        "amount": money(amount),
-        "advertiser_key": None,
-        "advertiser": None,
-        "advertiser_id": None,
-    }
-
-
-def frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
-    return spark.createDataFrame(rows, EVENTS_SCHEMA)
+def frame(spark: SparkSession, events: Sequence[Event]) -> DataFrame:
+    """The events' Silver rows as the spend transforms read them, received in the order listed,
+    with the key Gold gives an advertiser (here its id, else its name: advertisers.py's rule,
+    tested on its own). Only the columns the transforms read (EVENTS_SCHEMA), so this is a
+    transform-level frame rather than a Silver table."""
+    return silver_frame(spark, [with_advertiser_key(event) for event in events], EVENTS_SCHEMA)
 
 
 def spend_hours(
     spark: SparkSession,
     *,
-    clicks: Sequence[dict[str, Any]] = (),
-    budgets: Sequence[dict[str, Any]] = (),
-    refunds: Sequence[dict[str, Any]] = (),
+    clicks: Sequence[Event] = (),
+    budgets: Sequence[Event] = (),
+    refunds: Sequence[Event] = (),
     policy: BudgetPolicy = DAILY_IN_UTC,
 ) -> DataFrame:
-    click_frame = frame(spark, list(clicks))
+    click_frame = frame(spark, clicks)
     observations = spend_observations(
-        click_frame,
-        credited_refunds(frame(spark, list(refunds)), click_frame),
-        frame(spark, list(budgets)),
+        click_frame, credited_refunds(frame(spark, refunds), click_frame), frame(spark, budgets)
     )
     carried = spark.createDataFrame([], "advertiser_key string, carried_budget_value decimal(18,6)")
     return observations.transform(advertiser_spend_hours(policy, carried))
@@ -112,7 +69,7 @@ def expected(spark: SparkSession, rows: list[tuple[str, Any, Any, Any, Any, bool
     """(hour 'MM-DD HH:MM', gross, net, budget, spend_to_date, can_serve) per hour."""
     return spark.createDataFrame(
         [
-            (at(hour), money(gross), money(net), money(budget_value), money(to_date), serve)
+            (utc(hour), money(gross), money(net), money(budget_value), money(to_date), serve)
             for hour, gross, net, budget_value, to_date, serve in rows
         ],
         RESULT_SCHEMA,
@@ -124,12 +81,12 @@ def test_spend_crossing_the_budget_inside_an_hour_stops_serving_for_the_rest_of_
 ) -> None:
     actual = spend_hours(
         spark,
-        budgets=[budget("01-02 00:00", 10)],
+        budgets=[budget(at=utc("01-02 00:00"), budget_value=10)],
         clicks=[
-            click("01-02 09:10", 4),
-            click("01-02 10:05", 4),
-            click("01-02 10:40", 4),
-            click("01-02 11:30", 1),
+            click("c1", at=utc("01-02 09:10"), amount=4),
+            click("c2", at=utc("01-02 10:05"), amount=4),
+            click("c3", at=utc("01-02 10:40"), amount=4),
+            click("c4", at=utc("01-02 11:30"), amount=1),
         ],
     )
     assert_frames_equal(
@@ -148,7 +105,11 @@ def test_spend_crossing_the_budget_inside_an_hour_stops_serving_for_the_rest_of_
 
 def test_exactly_reaching_the_budget_stops_serving(spark: SparkSession) -> None:
     actual = spend_hours(
-        spark, clicks=[click("01-02 09:00", 6, budget=10), click("01-02 10:59", 4, budget=10)]
+        spark,
+        clicks=[
+            click("c1", at=utc("01-02 09:00"), amount=6, budget_value=10),
+            click("c2", at=utc("01-02 10:59"), amount=4, budget_value=10),
+        ],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS),
@@ -161,8 +122,14 @@ def test_a_budget_raised_mid_day_resumes_serving_from_that_hour_and_keeps_earlie
 ) -> None:
     actual = spend_hours(
         spark,
-        budgets=[budget("01-02 00:00", 10), budget("01-02 11:15", 20)],
-        clicks=[click("01-02 09:30", 10), click("01-02 12:00", 1)],
+        budgets=[
+            budget(at=utc("01-02 00:00"), budget_value=10),
+            budget(at=utc("01-02 11:15"), budget_value=20),
+        ],
+        clicks=[
+            click("c1", at=utc("01-02 09:30"), amount=10),
+            click("c2", at=utc("01-02 12:00"), amount=1),
+        ],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS),
@@ -181,8 +148,8 @@ def test_a_budget_raised_mid_day_resumes_serving_from_that_hour_and_keeps_earlie
 def test_a_budget_lowered_below_spend_stops_serving(spark: SparkSession) -> None:
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:00", 30, budget=100)],
-        budgets=[budget("01-02 10:30", 20)],
+        clicks=[click("c1", at=utc("01-02 09:00"), amount=30, budget_value=100)],
+        budgets=[budget(at=utc("01-02 10:30"), budget_value=20)],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS),
@@ -196,8 +163,8 @@ def test_a_budget_lowered_below_spend_stops_serving(spark: SparkSession) -> None
 def test_a_budget_update_beats_a_click_budget_at_the_same_instant(spark: SparkSession) -> None:
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:00", 1, budget=100)],
-        budgets=[budget("01-02 09:00", 5)],
+        clicks=[click("c1", at=utc("01-02 09:00"), amount=1, budget_value=100)],
+        budgets=[budget(at=utc("01-02 09:00"), budget_value=5)],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS), expected(spark, [("01-02 09:00", 1, 1, 5, 1, True)])
@@ -210,8 +177,11 @@ def test_of_two_budget_updates_at_one_instant_the_one_received_later_is_in_effec
     # Listed (received) 20 first, then 10: 10 is in effect, whatever the event ids say.
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:30", 12)],
-        budgets=[budget("01-02 09:00", 20), budget("01-02 09:00", 10)],
+        clicks=[click("c1", at=utc("01-02 09:30"), amount=12)],
+        budgets=[
+            budget(at=utc("01-02 09:00"), budget_value=20),
+            budget(at=utc("01-02 09:00"), budget_value=10),
+        ],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS), expected(spark, [("01-02 09:00", 12, 12, 10, 12, False)])
@@ -220,7 +190,11 @@ def test_of_two_budget_updates_at_one_instant_the_one_received_later_is_in_effec
 
 def test_a_new_day_resets_spend_to_date_and_reopens_serving(spark: SparkSession) -> None:
     actual = spend_hours(
-        spark, clicks=[click("01-02 23:10", 10, budget=10), click("01-03 01:00", 1)]
+        spark,
+        clicks=[
+            click("c1", at=utc("01-02 23:10"), amount=10, budget_value=10),
+            click("c2", at=utc("01-03 01:00"), amount=1),
+        ],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS),
@@ -236,9 +210,9 @@ def test_a_monthly_period_accumulates_across_days_and_resets_next_month(
     actual = spend_hours(
         spark,
         clicks=[
-            click("01-30 10:00", 6, budget=10),
-            click("01-31 10:00", 6),
-            click("02-01 10:00", 6),
+            click("c1", at=utc("01-30 10:00"), amount=6, budget_value=10),
+            click("c2", at=utc("01-31 10:00"), amount=6),
+            click("c3", at=utc("02-01 10:00"), amount=6),
         ],
         policy=BudgetPolicy(period="month"),
     )
@@ -260,9 +234,9 @@ def test_a_time_zone_other_than_utc_moves_the_day_boundary(spark: SparkSession) 
     actual = spend_hours(
         spark,
         clicks=[
-            click("01-01 20:00", 6, budget=10),
-            click("01-02 03:00", 6),
-            click("01-02 06:00", 6),
+            click("c1", at=utc("01-01 20:00"), amount=6, budget_value=10),
+            click("c2", at=utc("01-02 03:00"), amount=6),
+            click("c3", at=utc("01-02 06:00"), amount=6),
         ],
         policy=BudgetPolicy(timezone="America/New_York"),
     )
@@ -282,11 +256,14 @@ def test_a_time_zone_other_than_utc_moves_the_day_boundary(spark: SparkSession) 
 
 
 def test_a_refund_credits_an_earlier_hours_click_in_the_refunds_hour(spark: SparkSession) -> None:
-    refunded = click("01-02 09:05", 5, budget=10, click_id="c-1")
+    refunded = click("c-1", at=utc("01-02 09:05"), amount=5, budget_value=10)
     actual = spend_hours(
         spark,
-        clicks=[refunded, click("01-02 09:30", 5)],
-        refunds=[refund("01-02 11:00", "c-1"), refund("01-02 12:00", "c-1", amount=2)],
+        clicks=[refunded, click("c-2", at=utc("01-02 09:30"), amount=5)],
+        refunds=[
+            refund("c-1", at=utc("01-02 11:00")),
+            refund("c-1", at=utc("01-02 12:00"), amount=2),
+        ],
     )
     # The second refund of the same click counts for nothing; serving does not reopen.
     assert_frames_equal(
@@ -300,8 +277,11 @@ def test_a_refund_credits_an_earlier_hours_click_in_the_refunds_hour(spark: Spar
 def test_a_partial_refund_credits_at_most_the_clicks_amount(spark: SparkSession) -> None:
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:05", 5, budget=100, click_id="c-1")],
-        refunds=[refund("01-02 09:30", "c-1", amount=9), refund("01-02 09:40", "unknown")],
+        clicks=[click("c-1", at=utc("01-02 09:05"), amount=5, budget_value=100)],
+        refunds=[
+            refund("c-1", at=utc("01-02 09:30"), amount=9),
+            refund("unknown", at=utc("01-02 09:40")),
+        ],
     )
     assert_frames_equal(
         actual.select(*RESULT_COLUMNS), expected(spark, [("01-02 09:00", 5, 0, 100, 5, True)])
@@ -314,7 +294,7 @@ def test_an_advertiser_with_no_budget_follows_the_configured_policy(
 ) -> None:
     actual = spend_hours(
         spark,
-        clicks=[click("01-02 09:00", 5)],
+        clicks=[click("c1", at=utc("01-02 09:00"), amount=5)],
         policy=BudgetPolicy.model_validate({"missing_budget": policy}),
     )
     assert_frames_equal(
@@ -324,7 +304,9 @@ def test_an_advertiser_with_no_budget_follows_the_configured_policy(
 
 def test_pacing_compares_spend_with_the_elapsed_share_of_the_budget(spark: SparkSession) -> None:
     # Budget 24 a day: by 10:00 the expected spend is 10; 15 spent is 1.5 x the pace.
-    actual = spend_hours(spark, clicks=[click("01-02 09:30", 15, budget=24)])
+    actual = spend_hours(
+        spark, clicks=[click("c1", at=utc("01-02 09:30"), amount=15, budget_value=24)]
+    )
     assert_frames_equal(
         actual.select("expected_spend_to_date", "pacing_ratio", "budget_changed"),
         spark.createDataFrame(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -15,35 +14,12 @@ from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import QualityConfig
 from ad_marketing_pipeline.errors import ContractError
 from ad_marketing_pipeline.silver import transforms as silver
+from events import BUILDERS, JSON_NULL, Raw, budget, click, conversion, silver_frame
 from helpers import assert_frames_equal
 
 NOW = datetime(2024, 1, 2, 0, 0)
 QUALITY = QualityConfig(max_future_skew_minutes=15, max_event_age_days=30, max_payload_bytes=2000)
 REASONS_TYPE = "array<struct<code:string,field:string>>"
-
-
-def click(**overrides: Any) -> str:
-    event = {
-        "event_type": "ad_click",
-        "click_id": "c-1",
-        "advertiser": "advertiser-123",
-        "ad_id": "ad-456",
-        "amount": 0.5,
-        "budget_value": 1000.0,
-        "currency": "USD",
-        "timestamp": "2024-01-01T12:00:00Z",
-    }
-    return json.dumps({key: value for key, value in {**event, **overrides}.items() if value != ...})
-
-
-def conversion(**overrides: Any) -> str:
-    event = {"event_type": "conversion", "conversion_id": "v-1", "user_id": "u-1", "revenue": 20}
-    return json.dumps({**event, "timestamp": "2024-01-01T12:00:00Z", **overrides})
-
-
-def budget(**overrides: Any) -> str:
-    event = {"event_type": "budget_update", "advertiser_id": "adv-1", "budget_value": 100}
-    return json.dumps({**event, "timestamp": "2024-01-01T12:00:00Z", **overrides})
 
 
 def validated(
@@ -59,70 +35,79 @@ def validated(
 
 
 CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
-    "valid original click": (click(), []),
-    "valid conversion": (conversion(), []),
-    "valid budget update": (budget(budget_period="month"), []),
+    "valid click": (click().line(), []),
+    "valid conversion": (conversion().line(), []),
+    "valid budget update": (budget(budget_period="month").line(), []),
     "not json": ("this is not json", [("malformed_json", None)]),
-    "truncated json": (click()[:40], [("malformed_json", None)]),
-    "json array": (f"[{click()}]", [("malformed_json", None)]),
+    "truncated json": (click().line()[:40], [("malformed_json", None)]),
+    "json array": (f"[{click().line()}]", [("malformed_json", None)]),
     "empty payload": ("", [("malformed_json", None)]),
-    "unknown event type": (click(event_type="click"), [("unknown_event_type", "event_type")]),
-    "wrong case event type": (click(event_type="AD_CLICK"), [("unknown_event_type", "event_type")]),
-    "null event type": (click(event_type=None), [("unknown_event_type", "event_type")]),
-    "missing click_id": (click(click_id=...), [("missing_required_field", "click_id")]),
-    "empty click_id": (click(click_id=" "), [("missing_required_field", "click_id")]),
+    "unknown event type": (
+        click(event_type="click").line(),
+        [("unknown_event_type", "event_type")],
+    ),
+    "wrong case event type": (
+        click(event_type="AD_CLICK").line(),
+        [("unknown_event_type", "event_type")],
+    ),
+    "null event type": (click(event_type=JSON_NULL).line(), [("unknown_event_type", "event_type")]),
+    "missing click_id": (click(click_id=None).line(), [("missing_required_field", "click_id")]),
+    "empty click_id": (click(click_id=" ").line(), [("missing_required_field", "click_id")]),
     "no advertiser at all": (
-        click(advertiser=...),
+        click(advertiser=None).line(),
         [("missing_required_field", "advertiser or advertiser_id")],
     ),
-    "amount is text": (click(amount="abc"), [("wrong_type", "amount")]),
-    "amount too large": (click(amount=1e30), [("wrong_type", "amount")]),
-    "amount below a millionth": (click(amount="0.1234567"), [("wrong_type", "amount")]),
-    "amount with six decimals": (click(amount="0.123456"), []),
-    "negative amount": (click(amount=-0.5), [("negative_value", "amount")]),
-    "negative revenue": (conversion(revenue=-1), [("negative_value", "revenue")]),
-    "negative budget": (budget(budget_value=-100), [("negative_value", "budget_value")]),
-    "unparsable timestamp": (click(timestamp="yesterday"), [("unparsable_timestamp", "timestamp")]),
+    "amount is text": (click(amount="abc").line(), [("wrong_type", "amount")]),
+    "amount too large": (click(amount=1e30).line(), [("wrong_type", "amount")]),
+    "amount below a millionth": (click(amount="0.1234567").line(), [("wrong_type", "amount")]),
+    "amount with six decimals": (click(amount="0.123456").line(), []),
+    "negative amount": (click(amount=-0.5).line(), [("negative_value", "amount")]),
+    "negative revenue": (conversion(revenue=-1).line(), [("negative_value", "revenue")]),
+    "negative budget": (budget(budget_value=-100).line(), [("negative_value", "budget_value")]),
+    "unparsable timestamp": (click(at="yesterday").line(), [("unparsable_timestamp", "timestamp")]),
     "timestamp in the future": (
-        click(timestamp="2024-01-02T00:30:00Z"),
+        click(at="2024-01-02T00:30:00Z").line(),
         [("timestamp_in_future", "timestamp")],
     ),
     "timestamp too old": (
-        click(timestamp="2023-11-01T00:00:00Z"),
+        click(at="2023-11-01T00:00:00Z").line(),
         [("timestamp_too_old", "timestamp")],
     ),
     "timestamp before 2000 (a broken clock)": (
-        click(timestamp="0001-01-01T00:00:00Z"),
+        click(at="0001-01-01T00:00:00Z").line(),
         [("timestamp_too_old", "timestamp")],
     ),
     "amount above the sane range": (
-        click(amount=999999999999),
+        click(amount=999999999999).line(),
         [("value_out_of_range", "amount")],
     ),
-    "amount at the top of the sane range": (click(amount=100_000), []),
+    "amount at the top of the sane range": (click(amount=100_000).line(), []),
     "revenue above the sane range": (
-        conversion(revenue=1e10),
+        conversion(revenue=1e10).line(),
         [("value_out_of_range", "revenue")],
     ),
     "budget above the sane range": (
-        budget(budget_value=1e11 + 1),
+        budget(budget_value=1e11 + 1).line(),
         [("value_out_of_range", "budget_value")],
     ),
-    "lowercase currency": (click(currency="usd"), [("invalid_currency", "currency")]),
-    "bad budget period": (budget(budget_period="week"), [("invalid_value", "budget_period")]),
+    "lowercase currency": (click(currency="usd").line(), [("invalid_currency", "currency")]),
+    "bad budget period": (
+        budget(budget_period="week").line(),
+        [("invalid_value", "budget_period")],
+    ),
     "lone surrogate escape": (
-        click().replace('"c-1"', '"\\ud800"'),
+        click(click_id=Raw('"\\ud800"')).line(),
         [("invalid_unicode", None)],
     ),
     "bytes that were not UTF-8": (
-        click().replace('"c-1"', '"c-\ufffd"'),
+        click(click_id="c-\ufffd").line(),
         [("invalid_unicode", None)],
     ),
-    "escaped surrogate pair": (click().replace('"c-1"', '"\\ud83d\\ude00"'), []),
-    "byte-order mark before the object": ("\ufeff" + click(), []),
-    "oversized payload": (click(click_id="x" * 3000), [("oversized_payload", None)]),
+    "escaped surrogate pair": (click(click_id=Raw('"\\ud83d\\ude00"')).line(), []),
+    "byte-order mark before the object": ("\ufeff" + click().line(), []),
+    "oversized payload": (click(click_id="x" * 3000).line(), [("oversized_payload", None)]),
     "several problems at once": (
-        click(click_id=..., amount=-1, currency="dollars"),
+        click(click_id=None, amount=-1, currency="dollars").line(),
         [
             ("invalid_currency", "currency"),
             ("missing_required_field", "click_id"),
@@ -135,30 +120,30 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None]]]] = {
 # Odd values where Python's json/Decimal/datetime and Spark's parsers disagree unless the
 # contract spells the form out: Silver and the Python contract must give the same verdict.
 HOSTILE_VALUES: list[tuple[str, list[tuple[str, str | None]]]] = [
-    (click(amount="1_000"), [("wrong_type", "amount")]),
-    (click(amount=" 5\t"), []),  # ASCII whitespace around money text is ignored
-    (click(amount="\u0661\u0662"), [("wrong_type", "amount")]),  # Arabic-Indic digits
-    (click(amount="NaN"), [("wrong_type", "amount")]),
-    (click(amount=float("nan")), [("wrong_type", "amount")]),
-    (click(amount=1e-308), [("wrong_type", "amount")]),
-    (click(amount="1e2"), []),
-    (click(click_id=123), [("wrong_type", "click_id")]),
-    (click(advertiser=True), [("wrong_type", "advertiser")]),
-    (click(metadata='{"device": "tv"}'), [("wrong_type", "metadata")]),
-    (click(metadata=["device"]), [("wrong_type", "metadata")]),
-    (click(currency="USD\n"), [("invalid_currency", "currency")]),
-    (click(click_id="\t \n"), [("missing_required_field", "click_id")]),
-    (click(timestamp="9999-12-31T23:00:00-05:00"), [("unparsable_timestamp", "timestamp")]),
-    (click(timestamp="2024-W01-1"), [("unparsable_timestamp", "timestamp")]),
-    (click(timestamp="2024-01-01T12:00:00,5Z"), [("unparsable_timestamp", "timestamp")]),
-    (click(timestamp="+2024-01-01T12:00:00Z"), [("unparsable_timestamp", "timestamp")]),
-    (click(timestamp="2024-1-1T12:00:00Z"), [("unparsable_timestamp", "timestamp")]),
-    (click(timestamp="2024-01-01"), []),
-    (click(timestamp="2024-01-01 12:00+0100"), []),
-    (click() + ' {"event_type": "ad_click"}', [("malformed_json", None)]),
-    (click() + " trailing", [("malformed_json", None)]),
-    (click().replace('"', "'"), [("malformed_json", None)]),
-    ("\t" + click(), []),
+    (click(amount="1_000").line(), [("wrong_type", "amount")]),
+    (click(amount=" 5\t").line(), []),  # ASCII whitespace around money text is ignored
+    (click(amount="\u0661\u0662").line(), [("wrong_type", "amount")]),  # Arabic-Indic digits
+    (click(amount="NaN").line(), [("wrong_type", "amount")]),
+    (click(amount=float("nan")).line(), [("wrong_type", "amount")]),
+    (click(amount=1e-308).line(), [("wrong_type", "amount")]),
+    (click(amount="1e2").line(), []),
+    (click(click_id=123).line(), [("wrong_type", "click_id")]),
+    (click(advertiser=True).line(), [("wrong_type", "advertiser")]),
+    (click(metadata='{"device": "tv"}').line(), [("wrong_type", "metadata")]),
+    (click(metadata=["device"]).line(), [("wrong_type", "metadata")]),
+    (click(currency="USD\n").line(), [("invalid_currency", "currency")]),
+    (click(click_id="\t \n").line(), [("missing_required_field", "click_id")]),
+    (click(at="9999-12-31T23:00:00-05:00").line(), [("unparsable_timestamp", "timestamp")]),
+    (click(at="2024-W01-1").line(), [("unparsable_timestamp", "timestamp")]),
+    (click(at="2024-01-01T12:00:00,5Z").line(), [("unparsable_timestamp", "timestamp")]),
+    (click(at="+2024-01-01T12:00:00Z").line(), [("unparsable_timestamp", "timestamp")]),
+    (click(at="2024-1-1T12:00:00Z").line(), [("unparsable_timestamp", "timestamp")]),
+    (click(at="2024-01-01").line(), []),
+    (click(at="2024-01-01 12:00+0100").line(), []),
+    (click().line() + ' {"event_type": "ad_click"}', [("malformed_json", None)]),
+    (click().line() + " trailing", [("malformed_json", None)]),
+    (click().line().replace('"', "'"), [("malformed_json", None)]),
+    ("\t" + click().line(), []),
 ]
 
 
@@ -225,7 +210,7 @@ def test_time_rules_judge_an_event_against_when_it_was_received(spark: SparkSess
     # 11:50 (within the 15 minutes allowed), whenever Silver runs.
     early, late = datetime(2024, 1, 1, 11), datetime(2024, 1, 1, 11, 50)
     verdicts = [
-        validated(spark, [click()], broker_time=received).select("reasons.code").first()
+        validated(spark, [click().line()], broker_time=received).select("reasons.code").first()
         for received in (early, late)
     ]
     assert [row[0] if row else None for row in verdicts] == [["timestamp_in_future"], []]
@@ -253,7 +238,7 @@ def bronze_rows(spark: SparkSession, payloads: list[str]) -> DataFrame:
 
 
 def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
-    payload = click(experiment="b", nested={"x": 1})
+    payload = click(experiment="b", nested={"x": 1}).line()
     parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
     valid, _ = silver.split_invalid(parsed.transform(silver.validate(QUALITY)))
 
@@ -298,7 +283,7 @@ def test_valid_records_become_silver_rows(spark: SparkSession) -> None:
 
 
 def test_invalid_records_keep_payload_reasons_and_source(spark: SparkSession) -> None:
-    payload = click(amount=-1)
+    payload = click(amount=-1).line()
     parsed = bronze_rows(spark, [payload]).transform(silver.parse_payloads)
     _, invalid = silver.split_invalid(parsed.transform(silver.validate(QUALITY)))
 
@@ -309,3 +294,34 @@ def test_invalid_records_keep_payload_reasons_and_source(spark: SparkSession) ->
         "payload string, reason_codes array<string>, file_path string",
     )
     assert_frames_equal(actual, expected)
+
+
+def test_the_test_builders_silver_rows_are_the_rows_silver_makes_of_their_lines(
+    spark: SparkSession,
+) -> None:
+    # tests/events.py's silver_row stands in for Silver in the tests of the layers after it.
+    events = [build() for build in BUILDERS.values()] + [
+        click(
+            "c-2",
+            amount=" 2.5",
+            at="2024-01-01T13:00:00+01:00",
+            advertiser_id="adv-1",
+            metadata={"device": "tv", "size": [1, 2]},
+            experiment={"arm": "B"},
+            score=0.7,
+        ),
+        conversion(revenue="19.990000", currency="EUR", event_id="given-id"),
+        budget(advertiser=None, advertiser_id="adv-2", budget_period="month"),
+    ]
+    records = bronze_rows(spark, [event.line() for event in events])
+    valid, invalid = silver.split_invalid(
+        records.transform(silver.parse_payloads).transform(silver.validate(QUALITY))
+    )
+    assert invalid.isEmpty()
+    made = valid.transform(silver.to_silver_events).drop("processed_at")
+
+    built = silver_frame(
+        spark, events, file_path="/landing/events-00000.jsonl", ingested_at=datetime(2024, 1, 1, 13)
+    )
+
+    assert_frames_equal(made, built.select(*made.columns))

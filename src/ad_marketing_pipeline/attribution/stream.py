@@ -50,6 +50,13 @@ from ad_marketing_pipeline.attribution.paths import (
     to_conversions,
     to_touchpoints,
 )
+from ad_marketing_pipeline.attribution.planning import (
+    CONVERSION_EVENTS,
+    affected_conversion_ids,
+    markov_scope,
+    replaced_attribution,
+    touches_of_users,
+)
 from ad_marketing_pipeline.attribution.sessions import (
     sessionize,
     sessions_to_rebuild,
@@ -75,8 +82,6 @@ from ad_marketing_pipeline.deadletters import (
 from ad_marketing_pipeline.io import (
     MicroBatch,
     read_table_stream,
-    replace_keys,
-    upsert_by_keys,
 )
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
@@ -85,7 +90,6 @@ from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
 QUERY_NAME = "attribution"
 ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
-_CONVERSION_EVENTS = ("conversion", "conversion_cancellation")
 _MICROS_PER_DAY = 86_400_000_000
 
 
@@ -159,8 +163,7 @@ class _Run:
                 events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA
             )
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             touches,
             self.tables.touchpoints,
             ["event_id"],
@@ -177,8 +180,7 @@ class _Run:
         )
         if new_events is None:
             rebuilt = silver.transform(to_activity(rules)).transform(sessionize(timeout))
-            self.batch.before_write()
-            replace_keys(
+            self.batch.replace_keys(
                 _conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
             )
             return
@@ -197,8 +199,7 @@ class _Run:
         )
         rebuilt = activity.transform(sessionize(timeout))
         replaced = existing.transform(since_rebuild_point(scope, "session_start"))
-        self.batch.before_write()
-        replace_keys(
+        self.batch.replace_keys(
             _conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
         )
 
@@ -207,32 +208,20 @@ class _Run:
     def affected_conversions(self, new_events: DataFrame, new_touches: DataFrame) -> DataFrame:
         """Ids of the conversions a batch changes: new ones, newly cancelled ones, and those
         whose lookback window holds a touch of the batch."""
-        ids = new_events.filter(F.col("event_type").isin(*_CONVERSION_EVENTS)).select(
-            "conversion_id"
-        )
-        touched = new_touches.filter(F.col("user_id").isNotNull()).select(
-            F.col("user_id").alias("t_user_id"), "touched_at"
-        )
+        touched = touches_of_users(new_touches)
+        conversions = self.silver().limit(0)
         earliest = _micros(touched, F.min("touched_at"))
         if earliest is not None:
             conversions = self.silver().filter(
                 (F.col("event_type") == "conversion") & (F.col("event_time") >= _instant(earliest))
             )
-            late = conversions.join(
-                touched,
-                (F.col("t_user_id") == F.col("user_id"))
-                & (F.col("touched_at") <= F.col("event_time"))
-                & (
-                    F.col("touched_at")
-                    >= lookback_start(F.col("event_time"), self.config.lookback_days)
-                ),
-            ).select("conversion_id")
-            ids = ids.unionByName(late)
-        return self.keep(ids.filter(F.col("conversion_id").isNotNull()).distinct())
+        return self.keep(
+            affected_conversion_ids(new_events, touched, conversions, self.config.lookback_days)
+        )
 
     def rebuild_paths(self, affected: DataFrame | None) -> DataFrame:
         """Rebuild and upsert the paths of the affected conversions (all when None)."""
-        silver = self.silver().filter(F.col("event_type").isin(*_CONVERSION_EVENTS))
+        silver = self.silver().filter(F.col("event_type").isin(*CONVERSION_EVENTS))
         if affected is not None:
             silver = silver.join(F.broadcast(affected), "conversion_id", "left_semi")
         conversions = self.keep(to_conversions(silver))
@@ -247,8 +236,7 @@ class _Run:
                 CONVERSION_PATHS_SCHEMA,
             )
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             paths,
             self.tables.paths,
             ["conversion_id"],
@@ -290,25 +278,15 @@ class _Run:
         conversion's when None). Rows those conversions no longer produce are deleted."""
         existing = self.tables.read(self.tables.attribution)
         rows = paths.transform(attribute(self.config))
-        replaced = existing.filter(F.col("model") != MARKOV)
-        if affected is not None:
-            replaced = replaced.join(F.broadcast(affected), "conversion_id", "left_semi")
+        scope: DataFrame | None = None
         fitted = self.fit_markov(newest_at_least)
         if fitted is not None:
             effects, in_window = fitted
-            scope = self.tables.read(self.tables.paths)
-            if affected is not None:
-                scope = in_window.unionByName(
-                    scope.join(F.broadcast(affected), "conversion_id", "left_semi")
-                ).dropDuplicates(["conversion_id"])
+            scope = markov_scope(in_window, self.tables.read(self.tables.paths), affected)
             markov = attribute(self.config, models=[MARKOV], removal_effects=effects)
             rows = rows.unionByName(scope.transform(markov))
-            replaced_markov = existing.filter(F.col("model") == MARKOV).join(
-                scope.select("conversion_id"), "conversion_id", "left_semi"
-            )
-            replaced = replaced.unionByName(replaced_markov)
-        self.batch.before_write()
-        replace_keys(
+        replaced = replaced_attribution(existing, affected, scope)
+        self.batch.replace_keys(
             _conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
         )
 
@@ -317,15 +295,13 @@ class _Run:
     def rebuild_marts(self) -> None:
         attribution = self.tables.read(self.tables.attribution)
         touchpoints = self.tables.read(self.tables.touchpoints)
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             _conform(attribution_comparison(attribution), COMPARISON_SCHEMA),
             self.tables.comparison,
             ["channel", "model"],
             delete_missing_in="true",
         )
-        self.batch.before_write()
-        upsert_by_keys(
+        self.batch.upsert_by_keys(
             _conform(
                 channel_performance(attribution, touchpoints, MODELS), CHANNEL_PERFORMANCE_SCHEMA
             ),

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.frames import local_frame
 from ad_marketing_pipeline.gold.advertisers import PAIRS_SCHEMA, AdvertiserDirectory, Pair
-from ad_marketing_pipeline.io import MicroBatch, upsert_by_keys
+from ad_marketing_pipeline.io import MicroBatch
 
 
 def read_directory(spark: SparkSession, table: str) -> AdvertiserDirectory:
@@ -23,7 +23,6 @@ def save_pairs(spark: SparkSession, pairs: Iterable[Pair], table: str, batch: Mi
     """Add new (advertiser_id, advertiser_name) pairs to a names table (idempotent)."""
     rows = sorted(set(pairs))
     if rows:
-        batch.before_write()
-        upsert_by_keys(
+        batch.upsert_by_keys(
             local_frame(spark, rows, PAIRS_SCHEMA), table, ["advertiser_id", "advertiser_name"]
         )

@@ -30,7 +30,7 @@ from ad_marketing_pipeline.gold.tables import (
     AD_PERFORMANCE_SCHEMA,
     CONVERSION_FACTS_SCHEMA,
 )
-from ad_marketing_pipeline.io import MicroBatch, overwrite_table, replace_keys, upsert_by_keys
+from ad_marketing_pipeline.io import MicroBatch
 
 CONVERSION_IDS = schema_of(conversion_id=StringType())
 
@@ -114,11 +114,9 @@ def refresh_facts(
     performance_table = config.table(TableKey.GOLD_FACT_AD_PERFORMANCE)
     fact_columns = CONVERSION_FACTS_SCHEMA.fieldNames()
     if changed is None:
-        batch.before_write()
-        overwrite_table(_facts_of(silver, config, None), facts_table, fact_columns)
+        batch.overwrite_table(_facts_of(silver, config, None), facts_table, fact_columns)
         performance = _performance_of(silver, spark.table(facts_table), None, config)
-        batch.before_write()
-        overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
+        batch.overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
         return
     if not types.has(*FACT_EVENT_TYPES) and not moves:
         return
@@ -146,11 +144,9 @@ def refresh_facts(
         if keys:
             performance = _performance_of(silver, facts, keys, config)
             affected = local_frame(spark, keys, PERFORMANCE_KEYS_SCHEMA)
-            batch.before_write()
-            replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
+            batch.replace_keys(performance, affected, performance_table, PERFORMANCE_KEYS)
         if new_facts is not None:
-            batch.before_write()
-            upsert_by_keys(new_facts, facts_table, ["conversion_id"])
+            batch.upsert_by_keys(new_facts, facts_table, ["conversion_id"])
     finally:
         if new_facts is not None:
             new_facts.unpersist()

@@ -27,6 +27,12 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy
 from ad_marketing_pipeline.contract import MONEY_SUM_TYPE, MONEY_TYPE
+from ad_marketing_pipeline.gold.rules import (
+    BUDGET_UPDATE_RANK,
+    CLICK_BUDGET_RANK,
+    budget_order,
+    can_serve_column,
+)
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -42,8 +48,6 @@ OBSERVATION_COLUMNS = (
     "budget_value",
     "budget_order",
 )
-BUDGET_UPDATE_RANK = 2  # a budget update outranks a click's budget at the same instant
-CLICK_BUDGET_RANK = 1
 
 
 def money(value: Column) -> Column:
@@ -54,21 +58,6 @@ def money(value: Column) -> Column:
 def money_sum(value: Column) -> Column:
     """A sum of amounts of money."""
     return value.cast(MONEY_SUM_TYPE)
-
-
-def budget_order(rank: Column) -> Column:
-    """How budget observations order (the last one is in effect): event time, then a budget
-    update before a click's value, then the order they were received in, then event id. Silver
-    rows and the serving stream's events both carry these columns."""
-    return F.struct(
-        F.col("event_time").alias("event_time"),
-        rank.cast("int").alias("rank"),
-        F.col("received_at").alias("received_at"),
-        F.col("file_path").alias("file_path"),
-        F.col("partition").alias("partition"),
-        F.col("offset").alias("offset"),
-        F.col("event_id").alias("event_id"),
-    )
 
 
 def credited_refunds(refunds: DataFrame, clicks: DataFrame) -> DataFrame:
@@ -233,7 +222,6 @@ def _with_serving(hours: DataFrame, policy: BudgetPolicy) -> DataFrame:
     expected = money_sum(
         F.col("budget_value") * elapsed_seconds.cast("decimal(12,0)") / period_seconds
     )
-    no_budget_serves = F.lit(policy.missing_budget == "serve")
     return hours.select(
         "advertiser_key",
         "advertiser",
@@ -252,9 +240,7 @@ def _with_serving(hours: DataFrame, policy: BudgetPolicy) -> DataFrame:
         "avg_budget",
         (~F.col("budget_value").eqNullSafe(F.col("previous_budget_value"))).alias("budget_changed"),
         "spend_to_date",
-        F.when(F.col("budget_value").isNull(), no_budget_serves)
-        .otherwise(F.col("spend_to_date") < F.col("budget_value"))
-        .alias("can_serve"),
+        can_serve_column(F.col("spend_to_date"), F.col("budget_value"), policy).alias("can_serve"),
         expected.alias("expected_spend_to_date"),
         _safe_ratio(F.col("spend_to_date"), expected).alias("pacing_ratio"),
         "latest_event_time",

@@ -29,7 +29,7 @@ from ad_marketing_pipeline.gold.spend import (
 from ad_marketing_pipeline.gold.tables import (
     ADVERTISER_SPEND_SCHEMA,
 )
-from ad_marketing_pipeline.io import MicroBatch, overwrite_table, replace_keys
+from ad_marketing_pipeline.io import MicroBatch
 
 CARRIED_BUDGETS = schema_of(advertiser_key=StringType(), carried_budget_value=DecimalType(18, 6))
 CLICK_IDS = schema_of(click_id=StringType())
@@ -138,8 +138,7 @@ def refresh_spend(
     table = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
     if changed is None:
-        batch.before_write()
-        overwrite_table(_all_spend_hours(silver, config), table, columns)
+        batch.overwrite_table(_all_spend_hours(silver, config), table, columns)
         return
     existing = spark.table(table)
     moved_from: dict[str, datetime] = {}
@@ -185,5 +184,4 @@ def refresh_spend(
         .filter(F.col("window_start") >= F.col("scope_start"))
         .select(*SPEND_KEYS)
     )
-    batch.before_write()
-    replace_keys(hours.select(*columns), replaced, table, SPEND_KEYS)
+    batch.replace_keys(hours.select(*columns), replaced, table, SPEND_KEYS)

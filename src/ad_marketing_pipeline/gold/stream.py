@@ -48,7 +48,7 @@ from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
 from ad_marketing_pipeline.gold.tables import (
     GOLD_TABLES,
 )
-from ad_marketing_pipeline.io import MicroBatch, overwrite_table, read_table_stream
+from ad_marketing_pipeline.io import MicroBatch, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.streams import Layer
@@ -76,8 +76,9 @@ def refresh_gold(
     spark = silver.sparkSession
     names_table = config.table(TableKey.GOLD_ADVERTISERS)
     if changed is None:
-        batch.before_write()
-        overwrite_table(advertiser_pairs(silver), names_table, ["advertiser_id", "advertiser_name"])
+        batch.overwrite_table(
+            advertiser_pairs(silver), names_table, ["advertiser_id", "advertiser_name"]
+        )
         keyed_silver = silver.transform(with_advertiser_keys(read_directory(spark, names_table)))
         types = ChangedTypes({})
         refresh_spend(keyed_silver, config, None, types, moves={}, batch=batch)

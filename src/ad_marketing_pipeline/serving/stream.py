@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, Row, SparkSession
-from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.bronze.transforms import source_time, to_bronze
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
@@ -177,15 +176,9 @@ class ServingWriter:
             status_row(states_after[key], self.directory, config, self.now, stamp)
             for key in sorted(states_after)
         ]
-        micro.before_write()
-        (
-            local_frame(spark, rows, SERVING_STATUS_SCHEMA)
-            .coalesce(1)  # one small file: one write task, and one file for readers to open
-            .writeTo(status_table)
-            .option("txnAppId", micro.writer_id(status_table))
-            .option("txnVersion", batch_id)
-            .overwrite(F.lit(True))
-        )
+        # One small file: one write task, and one file for readers to open.
+        status = local_frame(spark, rows, SERVING_STATUS_SCHEMA).coalesce(1)
+        micro.replace_all_once(status, status_table)
         micro.finish()
         self.states, self.last_written = states_after, batch_id
 

@@ -21,8 +21,9 @@ The rules agree with gold_advertiser_spend (gold/spend.py) and Silver:
   arrival cannot move "now" (and the current period) ahead. Replayed history (events far older
   than their arrival) still has its own newest event as "now";
 - `spend_to_date` is the gross spend of the current period (the period of "now");
-- the budget in effect is the newest budget observation by `budget_order` (gold/spend.py);
-- `can_serve` is spend_to_date < budget_value; with no known budget the `missing_budget` policy.
+- the budget in effect is the newest budget observation by `budget_order` (gold/rules.py);
+- `can_serve` is spend_to_date < budget_value; with no known budget the `missing_budget` policy
+  (gold/rules.py: the same rules as Gold's, in their Python form).
 
 Folding is associative and commutative, so events fold in whatever order and grouping they
 arrive. Refunds credit clicks back (net spend) but never reopen serving, so they are not read.
@@ -34,21 +35,21 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy, PipelineConfig, QualityConfig
 from ad_marketing_pipeline.gold.advertisers import given_column
-from ad_marketing_pipeline.gold.spend import (
+from ad_marketing_pipeline.gold.rules import (
     BUDGET_UPDATE_RANK,
     CLICK_BUDGET_RANK,
+    BudgetOrder,
     budget_order,
-    local_hour_columns,
-    money,
-    money_sum,
+    can_serve_value,
+    order_key,
 )
+from ad_marketing_pipeline.gold.spend import local_hour_columns, money, money_sum
 from ad_marketing_pipeline.silver.transforms import (
     parse_payloads,
     received_order,
@@ -201,16 +202,7 @@ def batch_partials(policy: BudgetPolicy) -> Transform:
 # Folding partial states (on the driver: a few rows per advertiser)
 # ---------------------------------------------------------------------------------------------
 
-# (event_time, rank, received_at, file_path, partition, offset, event_id), as spend.budget_order
-BudgetOrder = tuple[Any, ...]
 PeriodSpend = tuple[Decimal, int]  # (spend, clicks)
-
-
-def order_key(order: BudgetOrder | None) -> tuple[tuple[bool, Any], ...]:
-    """A budget order as Spark compares structs: field by field, nulls first."""
-    if order is None:
-        return ()
-    return tuple((value is not None, value) for value in order)
 
 
 @dataclass(frozen=True)
@@ -233,9 +225,7 @@ class ServingState:
         return self.periods.get(period_start, (Decimal(0), 0))
 
     def can_serve(self, period_start: datetime | None, policy: BudgetPolicy) -> bool:
-        if self.budget_value is None:
-            return policy.missing_budget == "serve"
-        return self.spend_in(period_start)[0] < self.budget_value
+        return can_serve_value(self.spend_in(period_start)[0], self.budget_value, policy)
 
     def since(self, period_start: datetime) -> ServingState:
         """The state without the spend of periods before `period_start` (they are closed)."""
