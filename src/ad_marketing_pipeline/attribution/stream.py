@@ -81,10 +81,9 @@ from ad_marketing_pipeline.deadletters import (
 )
 from ad_marketing_pipeline.io import (
     MicroBatch,
-    read_table_stream,
 )
-from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.silver.stream import read_silver_events
 from ad_marketing_pipeline.streams import Layer
 from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
@@ -363,13 +362,6 @@ class AttributionWriter:
             new_events.unpersist()
 
 
-def read_attribution_input(runtime: Runtime) -> DataFrame:
-    """The rows appended to silver_ad_events."""
-    config = runtime.config
-    silver = read_table_stream(runtime.spark, config.table(TableKey.SILVER_EVENTS), config.trigger)
-    return observe_batch(silver, F.col("event_time"))
-
-
 def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
     """Recompute in batch: with `full`, every attribution table from all of Silver; without,
     every conversion's model rows from the stored paths, and the marts. (The tables must
@@ -393,7 +385,7 @@ def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
 ATTRIBUTION = Layer(
     name=QUERY_NAME,
     tables=(SILVER_EVENTS, OPS_DEAD_LETTERS, *ATTRIBUTION_TABLES),
-    read=read_attribution_input,
+    read=read_silver_events,
     writer=AttributionWriter,
     rebuild=lambda runtime: refresh_attribution(runtime, full=True),
 )

@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.deadletters import (
@@ -48,9 +47,9 @@ from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
 from ad_marketing_pipeline.gold.tables import (
     GOLD_TABLES,
 )
-from ad_marketing_pipeline.io import MicroBatch, read_table_stream
-from ad_marketing_pipeline.ops import observe_batch
+from ad_marketing_pipeline.io import MicroBatch
 from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.silver.stream import read_silver_events
 from ad_marketing_pipeline.streams import Layer
 from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 
@@ -130,13 +129,6 @@ class GoldWriter:
             changed.unpersist()
 
 
-def read_gold_input(runtime: Runtime) -> DataFrame:
-    """The rows appended to silver_ad_events."""
-    config = runtime.config
-    silver = read_table_stream(runtime.spark, config.table(TableKey.SILVER_EVENTS), config.trigger)
-    return observe_batch(silver, F.col("event_time"))
-
-
 def rebuild_gold(runtime: Runtime) -> None:
     """`--full-refresh`: recompute every Gold table from the whole of Silver (less the events
     Gold set aside). The stream keeps its checkpoint; what it processes next is recomputed from
@@ -155,7 +147,7 @@ def rebuild_gold(runtime: Runtime) -> None:
 GOLD = Layer(
     name="gold",
     tables=(SILVER_EVENTS, *GOLD_TABLES, OPS_DEAD_LETTERS),
-    read=read_gold_input,
+    read=read_silver_events,
     writer=GoldWriter,
     rebuild=rebuild_gold,
 )

@@ -59,6 +59,13 @@ def read_silver_input(runtime: Runtime) -> DataFrame:
     return observe_batch(bronze, source_time())
 
 
+def read_silver_events(runtime: Runtime) -> DataFrame:
+    """The rows appended to silver_ad_events, as a stream (what Gold and attribution read)."""
+    config = runtime.config
+    silver = read_table_stream(runtime.spark, config.table(TableKey.SILVER_EVENTS), config.trigger)
+    return observe_batch(silver, F.col("event_time"))
+
+
 def new_quarantined_records(invalid: DataFrame, known: DataFrame) -> DataFrame:
     """The invalid records as quarantine rows, less those quarantine already holds (`known`).
     Only a record with a known position (a Kafka offset, a file's line) can be recognised as
