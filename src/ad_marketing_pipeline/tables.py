@@ -130,9 +130,13 @@ def ensure_table(
     """Create the table if it does not exist, or bring one an earlier version created up to
     the spec (`evolve_table`); returns its fully qualified name."""
     table_name = config.table(spec.key)
+    existed = spark.catalog.tableExists(table_name)
     spark.sql(create_table_sql(table_name, spec, on_databricks=on_databricks))
-    evolve_table(spark, table_name, spec.schema)
-    sync_properties(spark, table_name, spec)
+    if existed:
+        # (A table this call created is the spec already; reading a new table's state back
+        # costs more than creating it.)
+        evolve_table(spark, table_name, spec.schema)
+        sync_properties(spark, table_name, spec)
     return table_name
 
 

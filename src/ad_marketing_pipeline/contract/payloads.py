@@ -7,6 +7,8 @@ contract type (`parse_payloads`'s `event`).
 
 from __future__ import annotations
 
+from functools import cache
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType, StructField, StructType, VariantType
@@ -103,16 +105,30 @@ def parse_payloads(records: DataFrame, raw_payload: str = "payload") -> DataFram
     expression, every field would repeat the whole parse. Unknown extra fields are not in
     `event`; callers that keep them read them from the raw text.
     """
-    parsed = (
-        records.withColumn("_json", payload_json_column(F.col(raw_payload)))
-        .withColumn("texts", payload_texts_of(F.col("_json")))
-        .withColumn("kinds", payload_kinds_of(F.col("_json")))
+    json_values, texts, kinds, event = _parse_columns(raw_payload)
+    return (
+        records.withColumn("_json", json_values)
+        .withColumn("texts", texts)
+        .withColumn("kinds", kinds)
         .drop("_json")
+        .withColumn("event", event)
     )
+
+
+@cache
+def _parse_columns(raw_payload: str) -> tuple[Column, Column, Column, Column]:
+    """`parse_payloads`' four columns, built once per process: each is an expression of
+    thousands of nodes, and building one from Python costs a call into the JVM per node
+    (seconds per micro-batch if built for every batch)."""
     typed = []
     for field in event_schema().fields:
         value = typed_field_column(F.col("texts")[field.name], field.dataType)
         if isinstance(field.dataType, MapType):
             value = F.when(F.col(f"kinds.{field.name}").startswith(JSON_OBJECT), value)
         typed.append(value.alias(field.name))
-    return parsed.withColumn("event", F.when(F.col("texts").isNotNull(), F.struct(*typed)))
+    return (
+        payload_json_column(F.col(raw_payload)),
+        payload_texts_of(F.col("_json")),
+        payload_kinds_of(F.col("_json")),
+        F.when(F.col("texts").isNotNull(), F.struct(*typed)),
+    )

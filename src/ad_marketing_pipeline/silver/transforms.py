@@ -15,6 +15,7 @@ are quarantined as `value_out_of_range`: one absurd value must not overflow a la
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -159,35 +160,41 @@ def validate(quality: QualityConfig) -> Transform:
     The future and age limits count from the record's `received_at_column()`."""
 
     def apply(parsed: DataFrame) -> DataFrame:
-        received = received_at_column()
-        event_time = F.col("event.timestamp")
-        parsed_ok = F.col("event").isNotNull()
-        known_type = F.col("event.event_type").isin(*[F.lit(t) for t in contract.EVENT_TYPES])
-        oldest = F.lit(quality.earliest_event_time).cast("timestamp")
-        if quality.max_event_age_days is not None:
-            age_limit = received - F.make_dt_interval(days=F.lit(quality.max_event_age_days))
-            oldest = F.greatest(oldest, age_limit)
-        rules = [
-            _reason(F.octet_length("payload") > quality.max_payload_bytes, OVERSIZED_PAYLOAD),
-            _reason(~parsed_ok, MALFORMED_JSON),
-            _reason(F.col("payload").rlike(NOT_UNICODE_PATTERN), INVALID_UNICODE),
-            _reason(
-                parsed_ok & ~F.coalesce(known_type, F.lit(False)), UNKNOWN_EVENT_TYPE, "event_type"
-            ),
-            _reason(
-                event_time
-                > received + F.make_dt_interval(mins=F.lit(quality.max_future_skew_minutes)),
-                TIMESTAMP_IN_FUTURE,
-                "timestamp",
-            ),
-            _reason(event_time < oldest, TIMESTAMP_TOO_OLD, "timestamp"),
-        ]
-        for event_type in contract.EVENT_TYPES:
-            rules.extend(_type_rules(event_type, quality))
-        reasons = F.filter(F.array(*rules), lambda reason: reason.isNotNull())
-        return parsed.withColumn("reasons", _evaluated_here(reasons))
+        return parsed.withColumn("reasons", _reasons_column(quality))
 
     return apply
+
+
+@cache
+def _reasons_column(quality: QualityConfig) -> Column:
+    """`validate`'s column, built once per configuration: its hundred rules are an expression
+    of thousands of nodes, and each node built from Python is a call into the JVM."""
+    received = received_at_column()
+    event_time = F.col("event.timestamp")
+    parsed_ok = F.col("event").isNotNull()
+    known_type = F.col("event.event_type").isin(*[F.lit(t) for t in contract.EVENT_TYPES])
+    oldest = F.lit(quality.earliest_event_time).cast("timestamp")
+    if quality.max_event_age_days is not None:
+        age_limit = received - F.make_dt_interval(days=F.lit(quality.max_event_age_days))
+        oldest = F.greatest(oldest, age_limit)
+    rules = [
+        _reason(F.octet_length("payload") > quality.max_payload_bytes, OVERSIZED_PAYLOAD),
+        _reason(~parsed_ok, MALFORMED_JSON),
+        _reason(F.col("payload").rlike(NOT_UNICODE_PATTERN), INVALID_UNICODE),
+        _reason(
+            parsed_ok & ~F.coalesce(known_type, F.lit(False)), UNKNOWN_EVENT_TYPE, "event_type"
+        ),
+        _reason(
+            event_time > received + F.make_dt_interval(mins=F.lit(quality.max_future_skew_minutes)),
+            TIMESTAMP_IN_FUTURE,
+            "timestamp",
+        ),
+        _reason(event_time < oldest, TIMESTAMP_TOO_OLD, "timestamp"),
+    ]
+    for event_type in contract.EVENT_TYPES:
+        rules.extend(_type_rules(event_type, quality))
+    reasons = F.filter(F.array(*rules), lambda reason: reason.isNotNull())
+    return _evaluated_here(reasons)
 
 
 def _evaluated_here(column: Column) -> Column:
@@ -229,6 +236,19 @@ def to_silver_events(valid: DataFrame) -> DataFrame:
     """Valid records as Silver rows: typed contract fields (`timestamp` as `event_time`),
     `event_id`, unknown extra fields as JSON text, source metadata, `received_at`, `is_valid`,
     `processed_at` and the ingest-time partition columns."""
+    fields, event_id, stamps = _silver_event_columns()
+    flat = valid.select(*fields)
+    # The given event_id (if any) is replaced by the derived one, which falls back on it.
+    identified = flat.withColumn("event_id", event_id).drop("_payload")
+    return identified.select(
+        "event_id", *[name for name in identified.columns if name != "event_id"], *stamps
+    )
+
+
+@cache
+def _silver_event_columns() -> tuple[tuple[Column, ...], Column, tuple[Column, ...]]:
+    """`to_silver_events`' columns, built once per process (each node is a call into the JVM):
+    the flat fields with the raw payload, the event id, and the stamps added last."""
     fields = [
         F.col(f"event.{name}").alias("event_time" if name == "timestamp" else name)
         for name in contract.event_schema().fieldNames()
@@ -237,21 +257,15 @@ def to_silver_events(valid: DataFrame) -> DataFrame:
     extra = F.map_filter(
         all_fields, lambda key, _value: ~F.array_contains(_known_field_names(), key)
     )
-    flat = valid.select(
+    flat = (
         *fields,
         extra.alias("extra_fields"),
-        *SOURCE_COLUMNS,
+        *[F.col(name) for name in SOURCE_COLUMNS],
         received_at_column().alias("received_at"),
         F.col("payload").alias("_payload"),
     )
-    # The given event_id (if any) is replaced by the derived one, which falls back on it.
-    identified = flat.withColumn("event_id", contract.event_id_column(F.col("_payload"))).drop(
-        "_payload"
-    )
     ingested = F.col("ingested_at")
-    return identified.select(
-        "event_id",
-        *[name for name in identified.columns if name != "event_id"],
+    stamps = (
         F.lit(True).alias("is_valid"),
         F.current_timestamp().alias("processed_at"),
         F.year(ingested).alias("ingest_year"),
@@ -259,6 +273,7 @@ def to_silver_events(valid: DataFrame) -> DataFrame:
         F.dayofmonth(ingested).alias("ingest_day"),
         F.hour(ingested).alias("ingest_hour"),
     )
+    return flat, contract.event_id_column(F.col("_payload")), stamps
 
 
 def to_quarantine(invalid: DataFrame) -> DataFrame:
