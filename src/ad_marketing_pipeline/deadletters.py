@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, SparkSession
@@ -36,6 +37,8 @@ _REASONS = schema_of(event_id=StringType(), dead_letter_reason=StringType())
 
 # Runs a layer's work on some of a batch's events, leaving the given event ids out of Silver.
 Process = Callable[[DataFrame, frozenset[str]], None]
+# A layer's work on a micro-batch's events, leaving the given event ids out of Silver.
+BatchProcess = Callable[[DataFrame, frozenset[str], MicroBatch], None]
 
 
 def is_data_error(error: BaseException) -> bool:
@@ -128,3 +131,37 @@ def set_aside(batch: MicroBatch, silver: DataFrame, poison: dict[str, str], tabl
         F.lit(datetime.now(UTC).replace(tzinfo=None)).alias("dead_lettered_at"),
     )
     batch.append(rows, table, step="dead_letters")
+
+
+@dataclass
+class DeadLetteringWriter:
+    """The micro-batch writer of a layer that reads Silver's stream (Gold, attribution): it runs
+    `process` on the batch's events (`columns` of them, all when empty), sets aside in
+    `dead_letters` the events the processing fails on (`process_isolating`), leaves them out
+    from then on, and finishes the batch."""
+
+    layer: str
+    process: BatchProcess
+    silver_table: str
+    dead_letters: str
+    columns: Sequence[str] = ()
+    dead_lettered: frozenset[str] | None = None  # read at the first batch
+
+    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
+        spark = batch.sparkSession
+        if self.dead_lettered is None:
+            self.dead_lettered = dead_lettered_ids(spark, self.dead_letters, self.layer)
+        # Persisted: the layer reads the batch several times, and it is scanned once only
+        # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
+        events = (batch.select(*self.columns) if self.columns else batch).persist()
+        try:
+            poison = process_isolating(
+                events,
+                lambda rows, left_out: self.process(rows, left_out, micro),
+                self.dead_lettered,
+            )
+            set_aside(micro, spark.table(self.silver_table), poison, self.dead_letters)
+            self.dead_lettered |= frozenset(poison)
+            micro.finish()
+        finally:
+            events.unpersist()

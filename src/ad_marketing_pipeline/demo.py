@@ -21,7 +21,7 @@ from ad_marketing_pipeline.devtools.generator import (
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import LAYERS, run_layers
 from ad_marketing_pipeline.report import write_report
-from ad_marketing_pipeline.report.data import reason_counts
+from ad_marketing_pipeline.report.aggregations import reason_counts
 from ad_marketing_pipeline.runtime import Runtime
 
 TOP_SPENDERS = 10

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.report import CHART_IDS, ReportData, render_report, report_data
-from ad_marketing_pipeline.report.data import (
+from ad_marketing_pipeline.report.aggregations import (
     campaign_totals,
     newest_batches,
     reason_counts,

@@ -73,12 +73,7 @@ from ad_marketing_pipeline.attribution.tables import (
     TOUCHPOINTS_SCHEMA,
 )
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.deadletters import (
-    dead_lettered_ids,
-    excluding,
-    process_isolating,
-    set_aside,
-)
+from ad_marketing_pipeline.deadletters import DeadLetteringWriter, dead_lettered_ids, excluding
 from ad_marketing_pipeline.io import (
     MicroBatch,
 )
@@ -331,35 +326,20 @@ def update_attribution(
         run.release()
 
 
-class AttributionWriter:
+def attribution_writer(config: PipelineConfig) -> DeadLetteringWriter:
     """The attribution micro-batch writer (foreachBatch: every step merges against history).
     Events it cannot process are set aside (ops_dead_letters) and left out from then on."""
 
-    def __init__(self, config: PipelineConfig) -> None:
-        self.config = config
-        self.dead_lettered: frozenset[str] | None = None  # read at the first batch
+    def process(new_events: DataFrame, left_out: frozenset[str], micro: MicroBatch) -> None:
+        spark = new_events.sparkSession
+        update_attribution(spark, config, excluding(new_events, left_out), micro, left_out)
 
-    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
-        spark = batch.sparkSession
-        config = self.config
-        dead_letters = config.table(TableKey.OPS_DEAD_LETTERS)
-        if self.dead_lettered is None:
-            self.dead_lettered = dead_lettered_ids(spark, dead_letters, QUERY_NAME)
-        new_events = batch.persist()
-        try:
-            poison = process_isolating(
-                new_events,
-                lambda rows, left_out: update_attribution(
-                    spark, config, excluding(rows, left_out), micro, left_out
-                ),
-                self.dead_lettered,
-            )
-            silver = spark.table(config.table(TableKey.SILVER_EVENTS))
-            set_aside(micro, silver, poison, dead_letters)
-            self.dead_lettered |= frozenset(poison)
-            micro.finish()
-        finally:
-            new_events.unpersist()
+    return DeadLetteringWriter(
+        layer=QUERY_NAME,
+        process=process,
+        silver_table=config.table(TableKey.SILVER_EVENTS),
+        dead_letters=config.table(TableKey.OPS_DEAD_LETTERS),
+    )
 
 
 def refresh_attribution(runtime: Runtime, *, full: bool) -> None:
@@ -386,6 +366,6 @@ ATTRIBUTION = Layer(
     name=QUERY_NAME,
     tables=(SILVER_EVENTS, OPS_DEAD_LETTERS, *ATTRIBUTION_TABLES),
     read=read_silver_events,
-    writer=AttributionWriter,
+    writer=attribution_writer,
     rebuild=lambda runtime: refresh_attribution(runtime, full=True),
 )

@@ -26,27 +26,16 @@ Events Gold cannot process (a data error) are set aside in ops_dead_letters and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyspark.sql import DataFrame
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.deadletters import (
-    dead_lettered_ids,
-    excluding,
-    process_isolating,
-    set_aside,
-)
+from ad_marketing_pipeline.deadletters import DeadLetteringWriter, dead_lettered_ids, excluding
 from ad_marketing_pipeline.gold.advertiser_pairs import read_directory, save_pairs
 from ad_marketing_pipeline.gold.advertisers import advertiser_pairs, new_pairs, with_advertiser_keys
 from ad_marketing_pipeline.gold.facts_refresh import refresh_facts
-from ad_marketing_pipeline.gold.planning import (
-    ChangedTypes,
-)
+from ad_marketing_pipeline.gold.planning import ChangedTypes
 from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
-from ad_marketing_pipeline.gold.tables import (
-    GOLD_TABLES,
-)
+from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import MicroBatch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.silver.stream import read_silver_events
@@ -96,37 +85,22 @@ def refresh_gold(
     save_pairs(spark, learned, names_table, batch)
 
 
-@dataclass
-class GoldWriter:
+def gold_writer(config: PipelineConfig) -> DeadLetteringWriter:
     """The Silver -> Gold micro-batch writer (foreachBatch: MERGEs cannot stream). Events Gold
     cannot process are set aside (ops_dead_letters) and left out of Silver from then on."""
+    silver_table = config.table(TableKey.SILVER_EVENTS)
 
-    config: PipelineConfig
-    dead_lettered: frozenset[str] | None = None  # read at the first batch
+    def process(changed: DataFrame, left_out: frozenset[str], micro: MicroBatch) -> None:
+        silver = changed.sparkSession.table(silver_table)
+        refresh_gold(excluding(silver, left_out), config, excluding(changed, left_out), micro)
 
-    def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
-        spark = batch.sparkSession
-        config = self.config
-        dead_letters = config.table(TableKey.OPS_DEAD_LETTERS)
-        if self.dead_lettered is None:
-            self.dead_lettered = dead_lettered_ids(spark, dead_letters, "gold")
-        silver = spark.table(config.table(TableKey.SILVER_EVENTS))
-        # Persisted: the refresh reads the batch several times, and it is scanned once only
-        # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
-        changed = batch.select(*CHANGED_COLUMNS).persist()
-        try:
-            poison = process_isolating(
-                changed,
-                lambda rows, left_out: refresh_gold(
-                    excluding(silver, left_out), config, excluding(rows, left_out), micro
-                ),
-                self.dead_lettered,
-            )
-            set_aside(micro, silver, poison, dead_letters)
-            self.dead_lettered |= frozenset(poison)
-            micro.finish()
-        finally:
-            changed.unpersist()
+    return DeadLetteringWriter(
+        layer="gold",
+        process=process,
+        silver_table=silver_table,
+        dead_letters=config.table(TableKey.OPS_DEAD_LETTERS),
+        columns=CHANGED_COLUMNS,
+    )
 
 
 def rebuild_gold(runtime: Runtime) -> None:
@@ -148,6 +122,6 @@ GOLD = Layer(
     name="gold",
     tables=(SILVER_EVENTS, *GOLD_TABLES, OPS_DEAD_LETTERS),
     read=read_silver_events,
-    writer=GoldWriter,
+    writer=gold_writer,
     rebuild=rebuild_gold,
 )

@@ -37,31 +37,6 @@ from ad_marketing_pipeline.report.records import (
     TableRows,
 )
 
-# The rows and the transforms are re-exported: they were defined here before they had modules of
-# their own.
-__all__ = [
-    "MAX_BATCHES",
-    "MAX_CAMPAIGNS",
-    "PACING_DAYS",
-    "SUMMARY_TABLES",
-    "TOP_ADVERTISERS",
-    "BatchQuality",
-    "CampaignPerformance",
-    "ChannelCredit",
-    "DailySpend",
-    "HourlyPacing",
-    "RejectReason",
-    "ReportData",
-    "ServingStatus",
-    "StreamingBatch",
-    "TableRows",
-    "campaign_totals",
-    "newest_batches",
-    "reason_counts",
-    "report_data",
-    "top_spenders",
-]
-
 # The spend chart shows the biggest spenders only (a dropdown picks one), with hourly pacing
 # over the last days of data (`PACING_DAYS`): 10 advertisers x 7 days x 24 hours stays under
 # 2,000 rows.
