@@ -50,17 +50,22 @@ lint: setup
 	PYTHONPATH=src $(BIN)/lint-imports --no-cache
 
 # The test command of the README (and of CI): lint, types, then the suite without the e2e
-# whole-pipeline runs, which take several minutes each on 2 cores (`make test-all` adds them).
+# whole-pipeline runs (`make test-all` adds them). Two test processes (pytest-xdist), a test
+# file per process at a time (files share their whole-pipeline runs through module fixtures);
+# each prints its duration at the end.
+PYTEST_PARALLEL := -n 2 --dist loadfile
+timed = start=$$(date +%s); $(1); code=$$?; echo "$(2) took $$(( $$(date +%s) - start )) s"; exit $$code
+
 test: lint chromium
-	$(BIN)/pytest -m "not e2e"
+	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL) -m "not e2e",make test)
 
 # Everything, the e2e runs included.
 test-all: lint chromium
-	$(BIN)/pytest
+	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL),make test-all)
 
 # The quick loop while developing: no slow tests, no broker.
 test-fast: setup
-	$(BIN)/pytest -m "not slow and not kafka"
+	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not kafka",make test-fast)
 
 demo: setup
 	$(BIN)/ad-pipeline demo --env local

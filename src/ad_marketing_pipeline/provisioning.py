@@ -10,6 +10,7 @@ session, so views are created again by each session that reads them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import SparkSession
 
@@ -29,17 +30,25 @@ from ad_marketing_pipeline.tables import (
 )
 from ad_marketing_pipeline.views import ensure_views
 
+PROVISIONING_THREADS = 4
+
 
 def ensure_tables(runtime: Runtime, specs: Iterable[TableSpec]) -> list[str]:
-    """Create the schema and these tables if missing (each once, in order), then the views
+    """Create the schema and these tables if missing (each once, a few at a time), then the views
     over the tables that exist; returns the tables' and views' names."""
     config = runtime.config
     runtime.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {config.namespace}")
     unique = {spec.key: spec for spec in specs}.values()
-    names = [
-        ensure_table(runtime.spark, config, spec, on_databricks=runtime.on_databricks)
-        for spec in unique
-    ]
+    # Each table's DDL is a Delta commit that mostly waits on storage: a few at once.
+    with ThreadPoolExecutor(max_workers=PROVISIONING_THREADS) as pool:
+        names = list(
+            pool.map(
+                lambda spec: ensure_table(
+                    runtime.spark, config, spec, on_databricks=runtime.on_databricks
+                ),
+                unique,
+            )
+        )
     return names + create_views(runtime.spark, config)
 
 
