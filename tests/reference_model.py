@@ -30,7 +30,9 @@ Silver (silver.py `validate`), every rule a record fails giving a reason code:
 - a record with no reason is valid: `contract.parse_event` must accept it (checked), and its
   id is `contract.derive_event_id` of the payload;
 - of the valid records with one event id, the first received (received_at, file_path,
-  partition, offset) is the Silver event; the others are duplicates.
+  partition, offset) is the Silver event; the others are duplicates. (Silver recognises a copy
+  in a later batch only within `quality.duplicate_window_days` of the stored event's
+  timestamp; the copies this model is given are stamped within a day of it.)
 
 Gold spend (gold/advertisers.py, gold/spend.py): an event's advertiser key is its
 advertiser_id when given, else the smallest id its name was ever given with, else the name (a

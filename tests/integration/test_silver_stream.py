@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -17,13 +20,14 @@ from ad_marketing_pipeline.devtools.generator import (
     generate_lines,
     write_landing_files,
 )
-from ad_marketing_pipeline.io import StreamTrigger
+from ad_marketing_pipeline.io import MicroBatch, StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
-from ad_marketing_pipeline.silver.stream import SILVER
+from ad_marketing_pipeline.silver.stream import SILVER, stored_events_near
 from ad_marketing_pipeline.streams import micro_batches
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
+from events import append_to_silver, click, conversion
 from helpers import assert_frames_equal, kill_run_after_batches, write_conf
 
 EXPECTED_CODE = {
@@ -137,12 +141,9 @@ def test_replaying_the_input_leaves_silver_unchanged(spark: SparkSession, tmp_pa
     assert_frames_equal(after, before)
 
 
-def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
-    config = silver_config(tmp_path)
-    runtime = prepare_runtime(spark, config, environ={})
-    ensure_tables(runtime, SILVER.tables)
-    lines = [line.text for line in generate_lines(SETTINGS.model_copy(update={"events": 500}))]
-    batch = (
+def bronze_batch(spark: SparkSession, lines: list[str]) -> DataFrame:
+    """Bronze rows of landing-file lines (one micro-batch of Silver's input), ingested now."""
+    return (
         spark.createDataFrame([(line,) for line in lines], "payload string")
         .select(
             "payload",
@@ -154,11 +155,25 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
         )
         .withColumns({"source_kind": F.lit("files"), "ingested_at": F.current_timestamp()})
     )
-    write = micro_batches(SILVER, config)
+
+
+def silver_batch_writer(
+    spark: SparkSession, config: PipelineConfig
+) -> Callable[[DataFrame, int], None]:
+    """Silver's micro-batch writer on fresh tables, as its stream calls it."""
+    ensure_tables(prepare_runtime(spark, config, environ={}), SILVER.tables)
     # The stream's checkpoint names it (Spark writes this file when a query first starts).
     checkpoint = Path(config.checkpoint("silver"))
     checkpoint.mkdir(parents=True)
     (checkpoint / "metadata").write_text('{"id":"4b6f4c3e-0000-4000-8000-000000000007"}\n')
+    return micro_batches(SILVER, config)
+
+
+def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Path) -> None:
+    config = silver_config(tmp_path)
+    write = silver_batch_writer(spark, config)
+    lines = [line.text for line in generate_lines(SETTINGS.model_copy(update={"events": 500}))]
+    batch = bronze_batch(spark, lines)
 
     write(batch, 7)
     tables = (TableKey.SILVER_EVENTS, TableKey.SILVER_QUARANTINE, TableKey.OPS_DATA_QUALITY)
@@ -171,6 +186,74 @@ def test_a_batch_written_twice_changes_nothing(spark: SparkSession, tmp_path: Pa
     assert quality["input_rows"] == 500
     assert quality["inserted_rows"] == first[TableKey.SILVER_EVENTS]
     assert quality["quarantined_rows"] == first[TableKey.SILVER_QUARANTINE]
+
+
+def test_copies_are_duplicates_within_the_window_and_events_of_their_own_beyond_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = silver_config(tmp_path)  # quality.duplicate_window_days: 1 (the default)
+    assert config.quality.duplicate_window_days == 1
+    write = silver_batch_writer(spark, config)
+    day = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    stored = [
+        click("c-same", at=day),
+        click("c-next-day", at=day),
+        click("c-far", at=day),
+        conversion("v-old", at=day - timedelta(days=40)),
+    ]
+    copies = [
+        click("c-same", at=day),  # a replay: the same record
+        click("c-next-day", at=day + timedelta(days=1, hours=13)),  # the next day: in the window
+        click("c-far", at=day + timedelta(days=3)),  # three days later: beyond it
+        conversion("v-old", at=day - timedelta(days=40)),  # a replay of a 40-day-old event
+    ]
+
+    write(bronze_batch(spark, [event.line() for event in stored]), 0)
+    write(bronze_batch(spark, [event.line() for event in copies]), 1)
+
+    quality = spark.table(config.table(TableKey.OPS_DATA_QUALITY))
+    second = quality.filter("batch_id = 1").first()
+    assert second is not None
+    assert (second["input_rows"], second["inserted_rows"], second["duplicate_rows"]) == (4, 1, 3)
+    silver = spark.table(config.table(TableKey.SILVER_EVENTS))
+    copies_of = silver.groupBy("event_id").count().filter("count > 1").collect()
+    assert [(row["event_id"], row["count"]) for row in copies_of] == [(copies[2].event_id, 2)]
+
+
+def test_the_duplicate_check_reads_only_the_days_its_batch_touches(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = silver_config(tmp_path)
+    ensure_tables(prepare_runtime(spark, config, environ={}), SILVER.tables)
+    table = config.table(TableKey.SILVER_EVENTS)
+    first_day = datetime(2026, 2, 1, 9, tzinfo=UTC)
+    history = {
+        offset: [click(f"c-{offset}-{n}", at=first_day + timedelta(days=offset)) for n in range(3)]
+        for offset in range(12)
+    }
+    for events in history.values():  # one file per day, as a day's micro-batches write them
+        append_to_silver(spark, table, events)
+    batch_day = (first_day + timedelta(days=6) - datetime(1970, 1, 1, tzinfo=UTC)).days
+    micro = MicroBatch("silver", "another-stream", 0)
+
+    known = stored_events_near(spark.table(table), [batch_day], 1, micro)
+    execution = known._jdf.queryExecution()
+    rows = known.collect()
+
+    expected = [event.event_id for offset in (5, 6, 7) for event in history[offset]]
+    assert sorted(row["event_id"] for row in rows) == sorted(expected)
+    assert files_read(execution) == 3  # of 12
+
+
+def files_read(execution: Any) -> int:
+    """Files the scans of an executed query read (Spark's `numFiles` metric)."""
+    leaves = execution.executedPlan().collectLeaves().iterator()
+    read = 0
+    while leaves.hasNext():
+        metrics = leaves.next().metrics()
+        if metrics.contains("numFiles"):
+            read += int(metrics.get("numFiles").get().value())
+    return read
 
 
 def silver_columns_that_do_not_depend_on_when(frame: DataFrame) -> DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -325,3 +325,39 @@ def test_the_test_builders_silver_rows_are_the_rows_silver_makes_of_their_lines(
     )
 
     assert_frames_equal(made, built.select(*made.columns))
+
+
+def test_a_batch_is_checked_against_the_stored_events_near_its_own(spark: SparkSession) -> None:
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    stored = silver_frame(
+        spark,
+        [
+            click("same", at=day + timedelta(hours=9)),
+            click("next-day", at=day + timedelta(days=1, hours=23, minutes=59)),
+            click("two-days", at=day + timedelta(days=2)),
+            click("other-id", at=day + timedelta(hours=9)),
+        ],
+    )
+    batch = silver_frame(
+        spark,
+        [
+            click(click_id, at=day + timedelta(hours=10))
+            for click_id in ("same", "next-day", "two-days", "new")
+        ],
+    )
+    batch_day = (day - datetime(1970, 1, 1, tzinfo=UTC)).days
+
+    in_scope = stored.filter(silver.duplicate_scope([batch_day], 1)).select("event_id")
+    new = silver.not_stored_before(batch, stored, 1).select("event_id")
+
+    ids = [("ad_click:same",), ("ad_click:next-day",), ("ad_click:other-id",)]
+    assert_frames_equal(in_scope, spark.createDataFrame(ids, "event_id string"))
+    expected = [("ad_click:two-days",), ("ad_click:new",)]
+    assert_frames_equal(new, spark.createDataFrame(expected, "event_id string"))
+    assert stored.filter(silver.duplicate_scope([], 1)).count() == 0
+
+
+def test_the_days_a_batch_touches_merge_into_few_ranges() -> None:
+    assert silver.duplicate_day_spans([20, 10, 11, 10, 13], 1) == [(9, 15), (19, 22)]
+    assert silver.duplicate_day_spans([10, 12], 0) == [(10, 11), (12, 13)]
+    assert silver.duplicate_day_spans([], 3) == []

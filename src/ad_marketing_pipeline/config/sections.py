@@ -181,6 +181,13 @@ class QualityConfig(_Frozen):
         "timestamp is a broken clock, not history",
     )
     max_payload_bytes: PositiveInt = 102_400
+    duplicate_window_days: NonNegativeInt = Field(
+        default=1,
+        description="a record is checked for being a copy of a stored event against the Silver "
+        "events stamped on its own UTC day and this many days either side, so the check reads "
+        "the days a batch touches, not all of history; a copy in a later batch whose timestamp "
+        "is more whole days from the stored event's is stored as an event of its own",
+    )
     max_amount: Annotated[Decimal, Field(gt=0)] = Field(
         default=Decimal(100_000),
         description="largest cost of one click or impression, or one refund, accepted "

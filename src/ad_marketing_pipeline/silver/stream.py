@@ -4,14 +4,18 @@ de-duplicating against the whole table cannot stream).
 Each micro-batch is parsed and validated (`transforms`), its events whose event_id Silver does
 not have yet are inserted, the rest of its records quarantined with their reasons (a record
 whose source position quarantine already holds is not added twice), and its counts recorded in
-ops_data_quality. Every append is keyed by the stream and the batch (`MicroBatch`), so a batch
-re-run after a crash changes nothing; and the batch is checked against rows other batches
-wrote only, so a re-run counts the same inserted and duplicate rows as the first run did, and a
-new checkpoint re-reading Bronze counts what Silver holds as duplicates.
+ops_data_quality. Event ids are checked against the stored events stamped on the batch's event
+days, give or take `quality.duplicate_window_days` (`duplicate_scope`): the days a batch
+touches, found by file statistics, not all of history. Every append is keyed by the stream and
+the batch (`MicroBatch`), so a batch re-run after a crash changes nothing; and the batch is
+checked against rows other batches wrote only, so a re-run counts the same inserted and
+duplicate rows as the first run did, and a new checkpoint re-reading Bronze counts what Silver
+holds as duplicates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import reduce
 
@@ -25,7 +29,10 @@ from ad_marketing_pipeline.io import MicroBatch, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.silver.transforms import (
+    duplicate_scope,
+    event_day,
     first_received_per_event,
+    not_stored_before,
     parse_payloads,
     split_invalid,
     to_quarantine,
@@ -83,6 +90,20 @@ def new_quarantined_records(invalid: DataFrame, known: DataFrame) -> DataFrame:
     )
 
 
+def stored_events_near(
+    silver: DataFrame, event_days: Sequence[int], window_days: int, micro: MicroBatch
+) -> DataFrame:
+    """The stored events (event_id, event_time) a batch whose events fall on `event_days` can
+    hold copies of: those stamped within `window_days` of them (`duplicate_scope`, which Delta
+    answers from file statistics), less the rows this very batch wrote (so a re-run counts
+    what the first run counted)."""
+    return (
+        silver.filter(duplicate_scope(event_days, window_days))
+        .filter(_not_from(micro))
+        .select("event_id", "event_time")
+    )
+
+
 def silver_writer(config: PipelineConfig) -> BatchWriter:
     """The Silver micro-batch writer (see the module's docstring)."""
     silver_table = config.table(TableKey.SILVER_EVENTS)
@@ -97,18 +118,24 @@ def silver_writer(config: PipelineConfig) -> BatchWriter:
         }
         validated = batch.transform(parse_payloads).transform(validate(config.quality)).persist()
         try:
+            is_valid = F.size("reasons") == 0
             counts = validated.agg(
                 F.count(F.lit(1)).alias("input_rows"),
-                F.count_if(F.size("reasons") == 0).alias("valid_rows"),
+                F.count_if(is_valid).alias("valid_rows"),
+                F.collect_set(F.when(is_valid, event_day(F.col("event.timestamp")))).alias(
+                    "event_days"
+                ),
             ).first()
             assert counts is not None
             input_rows, valid_rows = int(counts["input_rows"]), int(counts["valid_rows"])
+            event_days = [int(day) for day in counts["event_days"]]
             valid, invalid = split_invalid(validated)
             events = first_received_per_event(valid.transform(to_silver_events)).withColumns(
                 written_by
             )
-            known_ids = spark.table(silver_table).filter(_not_from(micro)).select("event_id")
-            new_events = events.join(known_ids, "event_id", "left_anti").persist()
+            window_days = config.quality.duplicate_window_days
+            stored = stored_events_near(spark.table(silver_table), event_days, window_days, micro)
+            new_events = not_stored_before(events, stored, window_days).persist()
             try:
                 inserted = new_events.count()
                 micro.append(new_events, silver_table)
