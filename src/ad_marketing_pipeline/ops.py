@@ -86,9 +86,12 @@ def _optional_float(value: Any) -> float | None:
     return None if math.isnan(number) else number  # NaN (no rows) -> null
 
 
-def progress_row(progress: Mapping[str, Any], recorded_at: datetime) -> ProgressRow:
+def progress_row(
+    progress: Mapping[str, Any], recorded_at: datetime, spark_jobs: int | None = None
+) -> ProgressRow:
     """One `ops_streaming_progress` row (in STREAMING_PROGRESS_SCHEMA's order) from a batch's
-    progress as Spark reports it (the JSON form of `StreamingQueryProgress`)."""
+    progress as Spark reports it (the JSON form of `StreamingQueryProgress`) and the Spark jobs
+    its writes ran (`SparkJobTally`)."""
     newest = _newest_event_time(progress)
     durations = progress.get("durationMs") or {}
     duration = progress.get("batchDuration", durations.get("triggerExecution"))
@@ -115,6 +118,7 @@ def progress_row(progress: Mapping[str, Any], recorded_at: datetime) -> Progress
         _instant((progress.get("eventTime") or {}).get("watermark")),
         newest,
         None if newest is None else (recorded_at - newest).total_seconds(),
+        spark_jobs,
     )
 
 
@@ -125,6 +129,44 @@ def _progress_json(progress: Any) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(text)
         return parsed
     return dict(progress)
+
+
+class SparkJobTally:
+    """How many Spark jobs each micro-batch's writes ran, per (query id, batch id), until the
+    progress recorder takes the count for the batch's row. `counting` tags the jobs a batch
+    starts (a job tag, which leaves the stream's own job group alone); Spark's status tracker
+    then lists them. Holds the counts of at most `keep` batches no recorder took."""
+
+    def __init__(self, keep: int = 1_000) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._jobs: dict[tuple[str, int], int] = {}
+
+    @contextmanager
+    def counting(self, spark: SparkSession, query_id: str, batch_id: int) -> Iterator[None]:
+        if is_spark_connect(spark):
+            yield
+            return
+        context = spark.sparkContext
+        tag = f"ad-pipeline-batch-{uuid.uuid4()}"
+        context.addJobTag(tag)
+        try:
+            yield
+        finally:
+            context.removeJobTag(tag)
+            jobs = len(context._jsc.sc().statusTracker().getJobIdsForTag(tag))
+            with self._lock:
+                self._jobs[(query_id, batch_id)] = jobs
+                while len(self._jobs) > self._keep:
+                    del self._jobs[next(iter(self._jobs))]
+
+    def take(self, query_id: str, batch_id: int) -> int | None:
+        with self._lock:
+            return self._jobs.pop((query_id, batch_id), None)
+
+
+#: The driver's tally: every layer's micro-batches count into it (streams.micro_batches).
+SPARK_JOBS = SparkJobTally()
 
 
 class ProgressRecorder(StreamingQueryListener):
@@ -145,7 +187,8 @@ class ProgressRecorder(StreamingQueryListener):
         with self._lock:
             if batch_id > self._last_batch.get(run_id, -1):
                 self._last_batch[run_id] = batch_id
-                self._rows.append(progress_row(progress, self._clock()))
+                jobs = SPARK_JOBS.take(str(progress.get("id")), batch_id)
+                self._rows.append(progress_row(progress, self._clock(), jobs))
 
     @property
     def remembered(self) -> int:

@@ -19,6 +19,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.io import MicroBatch, StreamTrigger, is_spark_connect
+from ad_marketing_pipeline.ops import SPARK_JOBS
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.tables import TableSpec
 
@@ -69,12 +70,15 @@ class Layer:
 
 def micro_batches(layer: Layer, config: PipelineConfig) -> Callable[[DataFrame, int], None]:
     """The foreachBatch function of one start of `layer`: each batch is written by the layer's
-    writer with its `MicroBatch` (the stream's id, read from the checkpoint, and the batch id)."""
+    writer with its `MicroBatch` (the stream's id, read from the checkpoint, and the batch id);
+    the Spark jobs it runs are counted for its `ops_streaming_progress` row (`ops.SPARK_JOBS`)."""
     write = layer.writer(config)
     checkpoint = config.checkpoint(layer.query_name_in(config))
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
-        write(batch, MicroBatch.of(layer.name, batch, batch_id, checkpoint, config.faults))
+        micro = MicroBatch.of(layer.name, batch, batch_id, checkpoint, config.faults)
+        with SPARK_JOBS.counting(batch.sparkSession, micro.query_id, batch_id):
+            write(batch, micro)
 
     return write_batch
 

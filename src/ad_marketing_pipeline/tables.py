@@ -339,6 +339,11 @@ STREAMING_PROGRESS_SCHEMA = StructType(
             "newest event time the batch read (Bronze: the newest source timestamp)",
         ),
         column("lag_seconds", DoubleType(), "recorded_at minus newest_event_time"),
+        column(
+            "spark_jobs",
+            LongType(),
+            "Spark jobs the batch's writes ran (null on Spark Connect, which cannot count them)",
+        ),
     ]
 )
 

@@ -66,6 +66,7 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
     assert [row.newest_event_time.replace(tzinfo=UTC) for row in bronze] == FILE_MTIMES
     for row in bronze:
         assert row.batch_duration_ms > 0
+        assert row.spark_jobs > 0  # its append, at least
         assert row.recorded_at.replace(tzinfo=UTC) >= started
         expected_lag = row.recorded_at - row.newest_event_time
         assert row.lag_seconds == pytest.approx(expected_lag.total_seconds())
@@ -81,6 +82,7 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
         .collect()
     }
     assert set(totals) == {"bronze_files", "silver", "gold"}
+    assert progress.filter("spark_jobs IS NULL OR spark_jobs = 0").count() == 0
     assert totals["silver"].rows == sum(lines_per_file) + 3  # raw records, malformed included
     assert totals["silver"].newest.replace(tzinfo=UTC) == FILE_MTIMES[-1]
     assert totals["gold"].rows == sum(lines_per_file)  # Silver's valid events

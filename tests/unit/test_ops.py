@@ -15,7 +15,14 @@ from pyspark.sql import SparkSession
 from ad_marketing_pipeline.cli import describe_seconds
 from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.devtools.producer import paced
-from ad_marketing_pipeline.ops import BATCH_METRIC, ProgressLog, ProgressRecorder, progress_row
+from ad_marketing_pipeline.ops import (
+    BATCH_METRIC,
+    SPARK_JOBS,
+    ProgressLog,
+    ProgressRecorder,
+    SparkJobTally,
+    progress_row,
+)
 from ad_marketing_pipeline.tables import (
     OPS_STREAMING_PROGRESS,
     STREAMING_PROGRESS_SCHEMA,
@@ -61,6 +68,7 @@ def test_progress_row_follows_the_schema_and_uses_the_observed_metrics() -> None
         "watermark": datetime(2024, 5, 1, 11, 0, tzinfo=UTC),
         "newest_event_time": datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
         "lag_seconds": 10.0,
+        "spark_jobs": None,  # none counted
     }
 
 
@@ -140,3 +148,29 @@ def test_without_a_listener_each_batch_is_recorded_once_across_flushes(
         ("gold", 4, 100),
         ("gold", 5, 100),
     ]
+
+
+def test_the_spark_jobs_a_batch_runs_are_counted_for_its_progress_row(spark: SparkSession) -> None:
+    tally = SparkJobTally(keep=2)
+    with tally.counting(spark, "query-1", 4):
+        spark.sparkContext.parallelize(range(10), 2).count()
+        spark.sparkContext.parallelize(range(10), 2).sum()
+    spark.sparkContext.parallelize(range(10), 2).count()  # not the batch's
+    for batch in (5, 6):
+        with tally.counting(spark, "query-2", batch):
+            pass
+
+    assert tally.take("query-1", 4) is None  # the oldest of three, past `keep`
+    assert tally.take("query-2", 5) == 0
+    with tally.counting(spark, "query-1", 4):
+        spark.sparkContext.parallelize(range(10), 2).count()
+        spark.sparkContext.parallelize(range(10), 2).sum()
+    assert tally.take("query-1", 4) == 2
+    assert tally.take("query-1", 4) is None  # taken once
+
+    with SPARK_JOBS.counting(spark, "query-1", 4):
+        spark.sparkContext.parallelize(range(10), 2).count()
+    recorder = ProgressRecorder(clock=lambda: RECORDED_AT)
+    recorder.add_progress(progress())  # query-1, batch 4
+    (row,) = recorder.take_rows()
+    assert dict(zip(STREAMING_PROGRESS_SCHEMA.names, row, strict=True))["spark_jobs"] == 1
