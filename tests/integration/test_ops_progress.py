@@ -118,7 +118,7 @@ def test_progress_rows_past_the_retention_are_pruned_when_a_run_starts(
     table = config.table(TableKey.OPS_STREAMING_PROGRESS)
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [
-        ("silver", "q", "r", batch, now - age, now - age, 1, None, None, 1, None, None, None)
+        ("silver", "q", "r", batch, now - age, now - age, 1, None, None, 1, None, None, None, 3)
         for batch, age in enumerate((timedelta(days=30), timedelta(days=8), timedelta(days=6)))
     ]
     spark.createDataFrame(rows, STREAMING_PROGRESS_SCHEMA).write.format("delta").mode(
