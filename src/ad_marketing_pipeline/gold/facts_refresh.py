@@ -94,6 +94,18 @@ PERFORMANCE_KEYS_SCHEMA = schema_of(
 )
 
 
+def _facts_the_batch_can_alter(existing_facts: DataFrame, types: ChangedTypes) -> DataFrame:
+    """The stored facts `affected_conversions` must look at: all of them when the batch
+    cancels conversions (of any age); else, for its late clicks, those converted from its
+    earliest click on (a click is credited to later conversions only), which Delta skips
+    files for by `converted_at`; none otherwise (new conversions come from the batch)."""
+    if types.has("conversion_cancellation"):
+        return existing_facts
+    if types.has("ad_click"):
+        return existing_facts.filter(F.col("converted_at") >= types.earliest["ad_click"])
+    return existing_facts.limit(0)
+
+
 def refresh_facts(
     silver: DataFrame,
     config: PipelineConfig,
@@ -122,7 +134,11 @@ def refresh_facts(
         return
     existing_facts = spark.table(facts_table)
     conversions_at = (
-        affected_conversions(changed, existing_facts, config.attribution.lookback_days)
+        affected_conversions(
+            changed,
+            _facts_the_batch_can_alter(existing_facts, types),
+            config.attribution.lookback_days,
+        )
         if types.has("conversion", "conversion_cancellation", "ad_click")
         else {}
     )
