@@ -1,15 +1,18 @@
 """Small frames of driver-side rows: a schema of nullable columns (`schema_of`) and a DataFrame
-of a few rows the driver holds (`local_frame`), sent to Spark as one Arrow table. No table is
-read or written here."""
+of a few rows the driver holds (`local_frame`), sent to Spark as one Arrow table; and UTC days
+(`utc_day`, `within_days`): the days a batch touches, brought to the driver, become literal
+bounds on a timestamp, by which Delta skips files. No table is read or written here."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
     ArrayType,
@@ -61,3 +64,51 @@ def local_frame(
     records = [_arrow_value(row, schema) for row in rows]
     table = pa.Table.from_pylist(records, schema=to_arrow_schema(schema))
     return spark.createDataFrame(table, schema=schema)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS_PER_DAY = 86_400
+
+
+def utc_day(timestamp: Column) -> Column:
+    """The UTC day of a timestamp, as whole days since 1970-01-01 (whatever the session's
+    time zone)."""
+    return F.floor(F.unix_seconds(timestamp) / _SECONDS_PER_DAY).cast("int")
+
+
+def utc_date(timestamp: Column) -> Column:
+    """The UTC date of a timestamp (whatever the session's time zone)."""
+    return F.date_from_unix_date(utc_day(timestamp))
+
+
+def date_of_day(day: int) -> date:
+    """The date of a `utc_day` number."""
+    return (EPOCH + timedelta(days=day)).date()
+
+
+def day_spans(days: Iterable[int], margin_days: int = 0) -> list[tuple[int, int]]:
+    """The days within `margin_days` of one of `days` (`utc_day` numbers), as few
+    [first, end) spans."""
+    spans: list[tuple[int, int]] = []
+    for day in sorted(set(days)):
+        start, end = day - margin_days, day + margin_days + 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def within_days(timestamp: Column, days: Iterable[int], margin_days: int = 0) -> Column:
+    """`timestamp` falls on one of `days` (`utc_day` numbers), give or take `margin_days`.
+    The bounds are literals, so Delta skips every file whose statistics lie outside them.
+    No days, nothing."""
+    return reduce(
+        Column.__or__,
+        (
+            (timestamp >= F.lit(EPOCH + timedelta(days=start)))
+            & (timestamp < F.lit(EPOCH + timedelta(days=end)))
+            for start, end in day_spans(days, margin_days)
+        ),
+        F.lit(False),
+    )

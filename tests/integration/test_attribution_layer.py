@@ -224,3 +224,24 @@ def test_late_data_reached_the_marts(spark: SparkSession, streamed: Runtime) -> 
             "event_count int",
         ),
     )
+
+
+@pytest.mark.slow
+def test_daily_sums_left_empty_by_an_upgrade_are_filled_before_the_next_batch(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    runtime = Runtime(spark, config_for(tmp_path / "upgraded"), on_databricks=False)
+    ensure_tables(runtime, [SILVER_EVENTS])
+    append_silver(runtime, FIRST_APPEND + SECOND_APPEND, 1)
+    run_stream(runtime)
+    for key in (TableKey.GOLD_ATTRIBUTION_DAILY, TableKey.GOLD_CHANNEL_SPEND_DAILY):
+        spark.sql(f"DELETE FROM {runtime.config.table(key)}")  # as a version without them left
+    append_silver(runtime, BETWEEN_RUNS, 2)
+
+    run_stream(runtime)  # one batch, of BETWEEN_RUNS' days only: the rest is backfilled
+
+    refreshed = Runtime(spark, config_for(tmp_path / "refreshed"), on_databricks=False)
+    ensure_tables(refreshed, ATTRIBUTION.tables)
+    append_silver(refreshed, FIRST_APPEND + SECOND_APPEND + BETWEEN_RUNS, 1)
+    refresh_attribution(refreshed, full=True)
+    assert_same_tables(runtime, refreshed)

@@ -98,6 +98,8 @@ COMPARED = (
     "gold_sessions",
     "gold_conversion_paths",
     "gold_attribution",
+    "gold_attribution_daily",
+    "gold_channel_spend_daily",
     "gold_attribution_comparison",
     "gold_channel_performance",
     "ops_dead_letters",

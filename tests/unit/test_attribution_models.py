@@ -15,7 +15,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.attribution.channels import NO_TOUCH
-from ad_marketing_pipeline.attribution.marts import attribution_comparison, channel_performance
+from ad_marketing_pipeline.attribution.marts import (
+    attribution_by_day,
+    attribution_comparison,
+    channel_performance,
+    click_spend_by_day,
+)
 from ad_marketing_pipeline.attribution.models import (
     FIRST_CLICK,
     LAST_CLICK,
@@ -383,7 +388,8 @@ def test_marts_compare_channels_per_model(spark: SparkSession) -> None:
             page_view(event_id="v1", user_id="u1", at=T0, source="newsletter", medium="email"),
         ],
     ).transform(to_touchpoints())
-    comparison = attribution_comparison(attribution)
+    attribution_days = attribution_by_day(attribution)
+    comparison = attribution_comparison(attribution_days)
     assert_frames_equal(
         comparison,
         spark.createDataFrame(
@@ -395,7 +401,7 @@ def test_marts_compare_channels_per_model(spark: SparkSession) -> None:
             "conversion_share double, revenue_share double",
         ),
     )
-    performance = channel_performance(attribution, touchpoints, [LINEAR])
+    performance = channel_performance(attribution_days, click_spend_by_day(touchpoints), [LINEAR])
     assert_frames_equal(
         performance,
         spark.createDataFrame(

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import QualityConfig
 from ad_marketing_pipeline.errors import ContractError
+from ad_marketing_pipeline.frames import day_spans
 from ad_marketing_pipeline.silver import transforms as silver
 from events import BUILDERS, JSON_NULL, Raw, budget, click, conversion, silver_frame
 from helpers import assert_frames_equal
@@ -358,6 +359,6 @@ def test_a_batch_is_checked_against_the_stored_events_near_its_own(spark: SparkS
 
 
 def test_the_days_a_batch_touches_merge_into_few_ranges() -> None:
-    assert silver.duplicate_day_spans([20, 10, 11, 10, 13], 1) == [(9, 15), (19, 22)]
-    assert silver.duplicate_day_spans([10, 12], 0) == [(10, 11), (12, 13)]
-    assert silver.duplicate_day_spans([], 3) == []
+    assert day_spans([20, 10, 11, 10, 13], 1) == [(9, 15), (19, 22)]
+    assert day_spans([10, 12], 0) == [(10, 11), (12, 13)]
+    assert day_spans([], 3) == []

@@ -18,7 +18,11 @@ ends in a MERGE):
    conversion no longer produces are deleted). The Markov part costs one pass over the window
    per batch, whatever the batch's size: bounded by the window, not by history. Conversions
    that have left the window keep the credit of the last fit that saw them;
-6. rebuilds the small channel x model marts from gold_attribution and gold_touchpoints.
+6. recomputes the daily sums of the days it changed (gold_channel_spend_daily: the days of its
+   clicks, right after step 1; gold_attribution_daily: the conversion days of the rows step 5
+   wrote or replaced), reading only those days of gold_touchpoints and gold_attribution, and
+   rebuilds the small channel x model marts from the daily sums: the marts cost what the batch
+   changed, not the history.
 
 Every write is a MERGE whose result depends only on Silver's content, so a batch re-run after a
 crash, or a batch that sees Silver rows of a later batch, leaves the same tables; and the
@@ -38,11 +42,17 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from ad_marketing_pipeline.attribution.markov import removal_effects, transition_counts
-from ad_marketing_pipeline.attribution.marts import attribution_comparison, channel_performance
-from ad_marketing_pipeline.attribution.models import MARKOV, MODELS, attribute
+from ad_marketing_pipeline.attribution.mart_refresh import (
+    MartTables,
+    backfill_daily_sums,
+    conform,
+    rebuild_marts,
+    refresh_daily_sums,
+    utc_days_of,
+)
+from ad_marketing_pipeline.attribution.models import MARKOV, attribute
 from ad_marketing_pipeline.attribution.paths import (
     build_conversion_paths,
     build_non_converting_paths,
@@ -66,8 +76,6 @@ from ad_marketing_pipeline.attribution.sessions import (
 from ad_marketing_pipeline.attribution.tables import (
     ATTRIBUTION_SCHEMA,
     ATTRIBUTION_TABLES,
-    CHANNEL_PERFORMANCE_SCHEMA,
-    COMPARISON_SCHEMA,
     CONVERSION_PATHS_SCHEMA,
     SESSIONS_SCHEMA,
     TOUCHPOINTS_SCHEMA,
@@ -87,11 +95,6 @@ ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
 _MICROS_PER_DAY = 86_400_000_000
 
 
-def _conform(frame: DataFrame, schema: StructType) -> DataFrame:
-    """The frame's columns in the table's order and types."""
-    return frame.select(*(F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields))
-
-
 class _Tables:
     """Names and readers of the tables a run uses."""
 
@@ -102,8 +105,7 @@ class _Tables:
         self.sessions = config.table(TableKey.GOLD_SESSIONS)
         self.paths = config.table(TableKey.GOLD_CONVERSION_PATHS)
         self.attribution = config.table(TableKey.GOLD_ATTRIBUTION)
-        self.comparison = config.table(TableKey.GOLD_ATTRIBUTION_COMPARISON)
-        self.performance = config.table(TableKey.GOLD_CHANNEL_PERFORMANCE)
+        self.marts = MartTables.of(config)
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(name)
@@ -153,15 +155,20 @@ class _Run:
 
     def write_touchpoints(self, events: DataFrame, *, whole: bool) -> DataFrame:
         touches = self.keep(
-            _conform(
-                events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA
-            )
+            conform(events.transform(to_touchpoints(self.config.channel_rules)), TOUCHPOINTS_SCHEMA)
         )
         self.batch.upsert_by_keys(
             touches,
             self.tables.touchpoints,
             ["event_id"],
             delete_missing_in="true" if whole else None,
+        )
+        clicks = touches.filter(F.col("event_type") == "ad_click")
+        refresh_daily_sums(
+            self.tables.spark,
+            self.tables.marts.channel_spend,
+            None if whole else utc_days_of(clicks, "touched_at"),
+            self.batch,
         )
         return touches
 
@@ -175,7 +182,7 @@ class _Run:
         if new_events is None:
             rebuilt = silver.transform(to_activity(rules)).transform(sessionize(timeout))
             self.batch.replace_keys(
-                _conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
+                conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
             )
             return
         scope = self.keep(
@@ -194,7 +201,7 @@ class _Run:
         rebuilt = activity.transform(sessionize(timeout))
         replaced = existing.transform(since_rebuild_point(scope, "session_start"))
         self.batch.replace_keys(
-            _conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
+            conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
         )
 
     # -- conversions and their paths -------------------------------------------------------
@@ -225,7 +232,7 @@ class _Run:
             since = lookback_start(_instant(earliest), self.config.lookback_days)
             touches = touches.filter(F.col("touched_at") >= since)
         paths = self.keep(
-            _conform(
+            conform(
                 conversions.transform(build_conversion_paths(touches, self.config)),
                 CONVERSION_PATHS_SCHEMA,
             )
@@ -280,29 +287,29 @@ class _Run:
             markov = attribute(self.config, models=[MARKOV], removal_effects=effects)
             rows = rows.unionByName(scope.transform(markov))
         replaced = replaced_attribution(existing, affected, scope)
-        self.batch.replace_keys(
-            _conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
+        # The days whose sums change: of the rows written and of the rows they replace (read
+        # before the MERGE); all of them when every conversion is re-attributed.
+        days = (
+            None
+            if affected is None
+            else utc_days_of(
+                paths.select("converted_at")
+                .unionByName(replaced.select("converted_at"))
+                .unionByName(
+                    (scope if scope is not None else paths.limit(0)).select("converted_at")
+                ),
+                "converted_at",
+            )
         )
+        self.batch.replace_keys(
+            conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
+        )
+        refresh_daily_sums(self.tables.spark, self.tables.marts.attribution, days, self.batch)
 
     # -- marts ------------------------------------------------------------------------------
 
     def rebuild_marts(self) -> None:
-        attribution = self.tables.read(self.tables.attribution)
-        touchpoints = self.tables.read(self.tables.touchpoints)
-        self.batch.upsert_by_keys(
-            _conform(attribution_comparison(attribution), COMPARISON_SCHEMA),
-            self.tables.comparison,
-            ["channel", "model"],
-            delete_missing_in="true",
-        )
-        self.batch.upsert_by_keys(
-            _conform(
-                channel_performance(attribution, touchpoints, MODELS), CHANNEL_PERFORMANCE_SCHEMA
-            ),
-            self.tables.performance,
-            ["channel", "model"],
-            delete_missing_in="true",
-        )
+        rebuild_marts(self.tables.spark, self.tables.marts, self.batch)
 
 
 def update_attribution(
@@ -328,10 +335,17 @@ def update_attribution(
 
 def attribution_writer(config: PipelineConfig) -> DeadLetteringWriter:
     """The attribution micro-batch writer (foreachBatch: every step merges against history).
-    Events it cannot process are set aside (ops_dead_letters) and left out from then on."""
+    Events it cannot process are set aside (ops_dead_letters) and left out from then on. The
+    first batch of each start fills the tables of daily sums if they are still empty
+    (`backfill_daily_sums`)."""
+    backfilled = False
 
     def process(new_events: DataFrame, left_out: frozenset[str], micro: MicroBatch) -> None:
+        nonlocal backfilled
         spark = new_events.sparkSession
+        if not backfilled:
+            backfill_daily_sums(spark, MartTables.of(config), micro)
+            backfilled = True
         update_attribution(spark, config, excluding(new_events, left_out), micro, left_out)
 
     return DeadLetteringWriter(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
+    DateType,
+    DecimalType,
     DoubleType,
     IntegerType,
     LongType,
@@ -88,6 +90,29 @@ ATTRIBUTION_SCHEMA = StructType(
     ]
 )
 
+ATTRIBUTION_DAILY_SCHEMA = StructType(
+    [
+        column("channel", StringType(), "credited channel", nullable=False),
+        column("model", StringType(), "attribution model", nullable=False),
+        column("conversion_date", DateType(), "UTC date of the conversions", nullable=False),
+        column(
+            "exact_conversions",
+            DecimalType(38, 18),
+            "credited non-cancelled conversions, as an exact sum of credits",
+        ),
+        column("revenue", MONEY_SUM_TYPE, "attributed net revenue"),
+    ]
+)
+
+CHANNEL_SPEND_DAILY_SCHEMA = StructType(
+    [
+        column("channel", StringType(), "the clicks' channel"),
+        column("touch_date", DateType(), "UTC date of the clicks", nullable=False),
+        column("spend", MONEY_SUM_TYPE, "cost of the clicks (gross of refunds)"),
+        column("clicks", LongType(), "the clicks"),
+    ]
+)
+
 COMPARISON_SCHEMA = StructType(
     [
         column("channel", StringType(), "channel", nullable=False),
@@ -140,6 +165,20 @@ GOLD_ATTRIBUTION = TableSpec(
     cluster_by=("model", "converted_at"),
     properties=_CDF,
 )
+GOLD_ATTRIBUTION_DAILY = TableSpec(
+    key=TableKey.GOLD_ATTRIBUTION_DAILY,
+    schema=ATTRIBUTION_DAILY_SCHEMA,
+    comment="Per channel, model and UTC conversion date: attributed conversions and revenue "
+    "(the sums the marts add up; a batch recomputes the days it changed).",
+    cluster_by=("conversion_date",),
+)
+GOLD_CHANNEL_SPEND_DAILY = TableSpec(
+    key=TableKey.GOLD_CHANNEL_SPEND_DAILY,
+    schema=CHANNEL_SPEND_DAILY_SCHEMA,
+    comment="Per channel and UTC date: click spend and clicks (the sums the marts add up; a "
+    "batch recomputes the days of its clicks).",
+    cluster_by=("touch_date",),
+)
 GOLD_ATTRIBUTION_COMPARISON = TableSpec(
     key=TableKey.GOLD_ATTRIBUTION_COMPARISON,
     schema=COMPARISON_SCHEMA,
@@ -156,6 +195,8 @@ ATTRIBUTION_TABLES: tuple[TableSpec, ...] = (
     GOLD_SESSIONS,
     GOLD_CONVERSION_PATHS,
     GOLD_ATTRIBUTION,
+    GOLD_ATTRIBUTION_DAILY,
+    GOLD_CHANNEL_SPEND_DAILY,
     GOLD_ATTRIBUTION_COMPARISON,
     GOLD_CHANNEL_PERFORMANCE,
 )

@@ -58,6 +58,8 @@ class TableNames(_Frozen):
     gold_touchpoints: Identifier = "gold_touchpoints"
     gold_conversion_paths: Identifier = "gold_conversion_paths"
     gold_attribution: Identifier = "gold_attribution"
+    gold_attribution_daily: Identifier = "gold_attribution_daily"
+    gold_channel_spend_daily: Identifier = "gold_channel_spend_daily"
     gold_attribution_comparison: Identifier = "gold_attribution_comparison"
     gold_channel_performance: Identifier = "gold_channel_performance"
 
@@ -97,6 +99,8 @@ class TableKey(StrEnum):
     GOLD_TOUCHPOINTS = "gold_touchpoints"
     GOLD_CONVERSION_PATHS = "gold_conversion_paths"
     GOLD_ATTRIBUTION = "gold_attribution"
+    GOLD_ATTRIBUTION_DAILY = "gold_attribution_daily"
+    GOLD_CHANNEL_SPEND_DAILY = "gold_channel_spend_daily"
     GOLD_ATTRIBUTION_COMPARISON = "gold_attribution_comparison"
     GOLD_CHANNEL_PERFORMANCE = "gold_channel_performance"
 

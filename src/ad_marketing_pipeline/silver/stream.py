@@ -24,13 +24,12 @@ from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.bronze.transforms import source_time
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
-from ad_marketing_pipeline.frames import local_frame
+from ad_marketing_pipeline.frames import local_frame, utc_day
 from ad_marketing_pipeline.io import MicroBatch, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.silver.transforms import (
     duplicate_scope,
-    event_day,
     first_received_per_event,
     not_stored_before,
     parse_payloads,
@@ -122,7 +121,7 @@ def silver_writer(config: PipelineConfig) -> BatchWriter:
             counts = validated.agg(
                 F.count(F.lit(1)).alias("input_rows"),
                 F.count_if(is_valid).alias("valid_rows"),
-                F.collect_set(F.when(is_valid, event_day(F.col("event.timestamp")))).alias(
+                F.collect_set(F.when(is_valid, utc_day(F.col("event.timestamp")))).alias(
                     "event_days"
                 ),
             ).first()

@@ -15,8 +15,7 @@ are quarantined as `value_out_of_range`: one absurd value must not overflow a la
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from functools import cache, reduce
+from functools import cache
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -24,6 +23,7 @@ from pyspark.sql.types import DecimalType, DoubleType, MapType, StringType, Time
 
 from ad_marketing_pipeline import contract
 from ad_marketing_pipeline.config import QualityConfig
+from ad_marketing_pipeline.frames import utc_day, within_days
 
 MALFORMED_JSON = "malformed_json"
 OVERSIZED_PAYLOAD = "oversized_payload"
@@ -289,17 +289,11 @@ def to_quarantine(invalid: DataFrame) -> DataFrame:
     )
 
 
-def event_day(timestamp: Column) -> Column:
-    """The UTC day of a timestamp, as whole days since 1970-01-01 (whatever the session's
-    time zone)."""
-    return F.floor(F.unix_seconds(timestamp) / _SECONDS_PER_DAY)
-
-
 def not_stored_before(events: DataFrame, stored: DataFrame, window_days: int) -> DataFrame:
     """The Silver rows of `events` that are no copy of a `stored` event: a copy has its
     event_id and a timestamp within `window_days` whole UTC days of it."""
     same_id = F.col("e.event_id") == F.col("s.event_id")
-    near = F.abs(event_day(F.col("e.event_time")) - event_day(F.col("s.event_time")))
+    near = F.abs(utc_day(F.col("e.event_time")) - utc_day(F.col("s.event_time")))
     return (
         events.alias("e")
         .join(
@@ -311,37 +305,12 @@ def not_stored_before(events: DataFrame, stored: DataFrame, window_days: int) ->
     )
 
 
-def duplicate_day_spans(event_days: Iterable[int], window_days: int) -> list[tuple[int, int]]:
-    """The days within `window_days` of one of `event_days`, as few [first, end) spans."""
-    spans: list[tuple[int, int]] = []
-    for day in sorted(set(event_days)):
-        start, end = day - window_days, day + window_days + 1
-        if spans and start <= spans[-1][1]:
-            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
-        else:
-            spans.append((start, end))
-    return spans
-
-
 def duplicate_scope(event_days: Iterable[int], window_days: int) -> Column:
     """Which stored Silver rows a batch's events are checked against: those stamped within
-    `window_days` whole days of one of the batch's event days (UTC). The bounds are literals
-    on `event_time`, so Delta skips every file whose statistics lie outside them: the check
-    reads the days a batch touches, whatever the age of history. No days, no rows."""
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    event_time = F.col("event_time")
-    return reduce(
-        Column.__or__,
-        (
-            (event_time >= F.lit(epoch + timedelta(days=start)))
-            & (event_time < F.lit(epoch + timedelta(days=end)))
-            for start, end in duplicate_day_spans(event_days, window_days)
-        ),
-        F.lit(False),
-    )
-
-
-_SECONDS_PER_DAY = 86_400
+    `window_days` whole days of one of the batch's event days (`frames.utc_day` numbers).
+    Delta skips every file whose `event_time` statistics lie outside: the check reads the
+    days a batch touches, whatever the age of history. No days, no rows."""
+    return within_days(F.col("event_time"), event_days, window_days)
 
 
 def first_received_per_event(events: DataFrame) -> DataFrame:
