@@ -5,7 +5,8 @@ ends in a MERGE):
 
 1. inserts the batch's touchpoints into gold_touchpoints;
 2. rebuilds the sessions the batch's activity can change (`sessions.sessions_to_rebuild`: per
-   user, from the first session within a timeout of the earliest new event) and replaces them;
+   user, from the first session within a timeout of the earliest new event) and replaces them,
+   reading only the sessions that end within a timeout of the batch's first event;
 3. finds the affected conversions: the batch's new conversions, the conversions whose
    cancellation arrived, and the conversions whose lookback window contains a touch of the batch
    (a late touch); rebuilds their paths from Silver and gold_touchpoints and upserts them into
@@ -93,6 +94,7 @@ from ad_marketing_pipeline.tables import OPS_DEAD_LETTERS, SILVER_EVENTS
 QUERY_NAME = "attribution"
 ATTRIBUTION_KEYS = ("conversion_id", "model", "channel")
 _MICROS_PER_DAY = 86_400_000_000
+_MICROS_PER_MINUTE = 60_000_000
 
 
 class _Tables:
@@ -185,11 +187,16 @@ class _Run:
                 conform(rebuilt, SESSIONS_SCHEMA), existing, self.tables.sessions, ["session_id"]
             )
             return
-        scope = self.keep(
-            new_events.transform(to_activity(rules)).transform(
-                sessions_to_rebuild(existing, timeout)
-            )
+        new_activity = new_events.transform(to_activity(rules))
+        first_new = _micros(new_activity, F.min("event_time"))
+        if first_new is None:
+            return
+        # Only a session that ends within the timeout before the batch's first event can take
+        # in its events: older ones are not read (Delta skips their files by session_end).
+        reachable = existing.filter(
+            F.col("session_end") >= _instant(first_new - timeout * _MICROS_PER_MINUTE)
         )
+        scope = self.keep(new_activity.transform(sessions_to_rebuild(reachable, timeout)))
         earliest = _micros(scope, F.min("rebuild_from"))
         if earliest is None:
             return
@@ -199,7 +206,9 @@ class _Run:
             .transform(since_rebuild_point(scope, "event_time"))
         )
         rebuilt = activity.transform(sessionize(timeout))
-        replaced = existing.transform(since_rebuild_point(scope, "session_start"))
+        replaced = existing.filter(F.col("session_start") >= _instant(earliest)).transform(
+            since_rebuild_point(scope, "session_start")
+        )
         self.batch.replace_keys(
             conform(rebuilt, SESSIONS_SCHEMA), replaced, self.tables.sessions, ["session_id"]
         )
