@@ -86,9 +86,14 @@ def date_of_day(day: int) -> date:
     return (EPOCH + timedelta(days=day)).date()
 
 
+#: More spans than this become one, from the first to the last: a filter of thousands of ranges
+#: (a batch with events on every day of years) would cost more to plan than it saves.
+MAX_DAY_SPANS = 64
+
+
 def day_spans(days: Iterable[int], margin_days: int = 0) -> list[tuple[int, int]]:
     """The days within `margin_days` of one of `days` (`utc_day` numbers), as few
-    [first, end) spans."""
+    [first, end) spans (at most MAX_DAY_SPANS: beyond, one span covering them all)."""
     spans: list[tuple[int, int]] = []
     for day in sorted(set(days)):
         start, end = day - margin_days, day + margin_days + 1
@@ -96,6 +101,8 @@ def day_spans(days: Iterable[int], margin_days: int = 0) -> list[tuple[int, int]
             spans[-1] = (spans[-1][0], max(spans[-1][1], end))
         else:
             spans.append((start, end))
+    if len(spans) > MAX_DAY_SPANS:
+        return [(spans[0][0], spans[-1][1])]
     return spans
 
 

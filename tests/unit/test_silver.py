@@ -362,3 +362,5 @@ def test_the_days_a_batch_touches_merge_into_few_ranges() -> None:
     assert day_spans([20, 10, 11, 10, 13], 1) == [(9, 15), (19, 22)]
     assert day_spans([10, 12], 0) == [(10, 11), (12, 13)]
     assert day_spans([], 3) == []
+    # a batch on every other day of years: one span, not a filter of thousands of ranges
+    assert day_spans(range(0, 4_000, 2), 0) == [(0, 3_999)]
