@@ -32,6 +32,7 @@ NOT_TRANSFORMS = {
     "spend_refresh",  # Gold's reads, recomputations and MERGEs around planning.py
     "facts_refresh",
     "advertiser_pairs",  # the advertiser pairs tables, read and added to
+    "mart_refresh",  # attribution's daily sums and marts, recomputed and MERGEd
 }
 
 VIOLATION = re.compile(r"(\S+) is not allowed to import (\S+):")
