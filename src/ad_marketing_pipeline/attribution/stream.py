@@ -256,19 +256,22 @@ class _Run:
 
     # -- models -----------------------------------------------------------------------------
 
-    def fit_markov(self, newest_at_least: int | None) -> tuple[dict[str, float], DataFrame] | None:
+    def fit_markov(
+        self, newest_at_least: int | None
+    ) -> tuple[dict[str, float], DataFrame, list[int]] | None:
         """Fit the Markov model on the paths and touchpoints of the window that ends at the
-        newest Silver event; returns the removal effects and the window's conversion paths
-        (None while Silver is empty). `newest_at_least` (micros), the batch's newest event,
-        lets the search for the newest event skip older files."""
+        newest Silver event; returns the removal effects, the window's conversion paths and
+        its UTC days (None while Silver is empty). `newest_at_least` (micros), the batch's
+        newest event, lets the search for the newest event skip older files."""
         silver = self.silver()
         if newest_at_least is not None:
             silver = silver.filter(F.col("event_time") >= _instant(newest_at_least))
         newest = _micros(silver, F.max("event_time"))
         if newest is None:
             return None
-        window_start = _instant(newest - self.config.markov_window_days * _MICROS_PER_DAY)
-        window_end = _instant(newest)
+        first = newest - self.config.markov_window_days * _MICROS_PER_DAY
+        window_start, window_end = _instant(first), _instant(newest)
+        window_days = list(range(first // _MICROS_PER_DAY, newest // _MICROS_PER_DAY + 1))
         in_window = self.tables.read(self.tables.paths).filter(
             F.col("converted_at").between(window_start, window_end)
         )
@@ -277,7 +280,7 @@ class _Run:
         )
         counts = transition_counts(in_window, non_converting).collect()
         effects = removal_effects((r["from_state"], r["to_state"], r["count"]) for r in counts)
-        return effects, in_window
+        return effects, in_window, window_days
 
     def write_attribution(
         self, paths: DataFrame, affected: DataFrame | None, newest_at_least: int | None = None
@@ -289,27 +292,25 @@ class _Run:
         existing = self.tables.read(self.tables.attribution)
         rows = paths.transform(attribute(self.config))
         scope: DataFrame | None = None
+        window_days: list[int] = []
         fitted = self.fit_markov(newest_at_least)
         if fitted is not None:
-            effects, in_window = fitted
+            effects, in_window, window_days = fitted
             scope = markov_scope(in_window, self.tables.read(self.tables.paths), affected)
             markov = attribute(self.config, models=[MARKOV], removal_effects=effects)
             rows = rows.unionByName(scope.transform(markov))
         replaced = replaced_attribution(existing, affected, scope)
-        # The days whose sums change: of the rows written and of the rows they replace (read
-        # before the MERGE); all of them when every conversion is re-attributed.
-        days = (
-            None
-            if affected is None
-            else utc_days_of(
-                paths.select("converted_at")
-                .unionByName(replaced.select("converted_at"))
-                .unionByName(
-                    (scope if scope is not None else paths.limit(0)).select("converted_at")
-                ),
+        # The days whose sums change (all of them when every conversion is re-attributed):
+        # those of the affected conversions, new rows and replaced ones (read before the
+        # MERGE), and the refit window's, whose Markov rows are all rewritten.
+        days = None
+        if affected is not None:
+            rule_based = replaced_attribution(existing, affected, None)
+            affected_days = utc_days_of(
+                paths.select("converted_at").unionByName(rule_based.select("converted_at")),
                 "converted_at",
             )
-        )
+            days = sorted(set(affected_days) | set(window_days))
         self.batch.replace_keys(
             conform(rows, ATTRIBUTION_SCHEMA), replaced, self.tables.attribution, ATTRIBUTION_KEYS
         )
