@@ -17,3 +17,7 @@ class ContractError(PipelineError):
 
 class SetupError(PipelineError):
     """The local runtime is incomplete (Java, the JVM jars, the Kafka broker)."""
+
+
+class SourceError(PipelineError):
+    """The configured source cannot be read: its endpoint refused us, or has no such topic."""

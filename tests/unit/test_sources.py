@@ -105,7 +105,7 @@ def test_service_principal_options(shaded: bool, prefix: str) -> None:
             'scope="https://ads-ns.servicebus.windows.net/.default" ssl.protocol="SSL";'
         ),
         "kafka.sasl.oauthbearer.token.endpoint.url": (
-            "https://login.microsoft.com/tenant-1/oauth2/v2.0/token"
+            "https://login.microsoftonline.com/tenant-1/oauth2/v2.0/token"
         ),
         "kafka.sasl.login.callback.handler.class": (
             f"{prefix}org.apache.kafka.common.security.oauthbearer.secured."
@@ -275,3 +275,43 @@ def test_every_landing_file_is_read_once_whatever_its_modification_time_or_name(
     assert auto_loader["cloudFiles.useIncrementalListing"] == "false"
     assert auto_loader["cloudFiles.includeExistingFiles"] == "true"
     assert not any("maxfileage" in key.lower() or "modified" in key.lower() for key in auto_loader)
+
+
+def test_a_stand_in_endpoint_token_url_and_ca_are_the_only_overrides() -> None:
+    config = eventhubs_config(
+        {
+            "mode": "service_principal",
+            "tenant_id": "tenant-1",
+            "client_id": "app-1",
+            "token_endpoint": "http://127.0.0.1:8080/tenant-1/oauth2/v2.0/token",
+        },
+        bootstrap_servers="localhost:19093",
+        ssl_ca_file="/tmp/ca.pem",
+        options={"sasl.login.refresh.buffer.seconds": "5"},
+    )
+    source = resolved(config, {"EVENTHUBS_CLIENT_SECRET": CLIENT_SECRET})
+
+    options = eventhubs_kafka_options(source, shaded=False)
+
+    assert options["kafka.bootstrap.servers"] == "localhost:19093"
+    assert options["kafka.ssl.truststore.type"] == "PEM"
+    assert options["kafka.ssl.truststore.location"] == "/tmp/ca.pem"
+    assert options["kafka.sasl.oauthbearer.token.endpoint.url"] == (
+        "http://127.0.0.1:8080/tenant-1/oauth2/v2.0/token"
+    )
+    assert options["kafka.sasl.login.refresh.buffer.seconds"] == "5"
+    # The scope is still the namespace's, as on Azure.
+    assert (
+        'scope="https://ads-ns.servicebus.windows.net/.default"'
+        in (options["kafka.sasl.jaas.config"])
+    )
+
+
+def test_a_connection_string_as_the_endpoint_is_refused_without_showing_it() -> None:
+    config = eventhubs_config({"mode": "connection_string"}, bootstrap_servers=CONNECTION_STRING)
+    source = resolved(config, {"EVENTHUBS_CONNECTION_STRING": CONNECTION_STRING})
+
+    with pytest.raises(ConfigError) as raised:
+        eventhubs_kafka_options(source, shaded=False)
+
+    assert "S3CRET" not in str(raised.value)

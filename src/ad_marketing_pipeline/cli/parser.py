@@ -179,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--port", type=int, default=9092)
     broker.add_argument("--jars", default=".jars/kafka", help="broker jars folder")
     broker.add_argument("--work-dir", default=".pipeline/kafka", help="broker data folder")
+    broker.add_argument(
+        "--secured",
+        action="store_true",
+        help="an Event Hubs-style endpoint: SASL_SSL with a local CA, SASL PLAIN with a "
+        "connection string and OAUTHBEARER with a local token endpoint; writes the "
+        "configurations and the secrets file that point the pipeline at it",
+    )
+    broker.add_argument(
+        "--topic", default=LOCAL_KAFKA_TOPIC, help="with --secured: the event hub to create"
+    )
     return parser
 
 

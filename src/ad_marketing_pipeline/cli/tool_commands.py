@@ -9,6 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ad_marketing_pipeline.cli.output import console, progress_bars
 from ad_marketing_pipeline.config import (
@@ -26,11 +27,13 @@ from ad_marketing_pipeline.devtools.generator import (
 from ad_marketing_pipeline.devtools.local_kafka import serve
 from ad_marketing_pipeline.devtools.producer import (
     eventhubs_client,
+    eventhubs_kafka_producer_config,
     kafka_producer_config,
     paced,
     send_to_eventhubs,
     send_to_kafka,
 )
+from ad_marketing_pipeline.devtools.secured_kafka import serve_secured
 from ad_marketing_pipeline.errors import PipelineError
 from ad_marketing_pipeline.invocation import config_from_args
 from ad_marketing_pipeline.secrets import with_source_secrets
@@ -69,8 +72,14 @@ def _file_lines(paths: list[Path]) -> Iterator[str]:
                 yield line.rstrip("\r\n")
 
 
-def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[KafkaSource, str]:
+def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[dict[str, Any], str]:
+    """The producer settings and topic of `generate --to kafka`: the configured Kafka source,
+    the configured event hub's Kafka endpoint with the same sign-in, or the local broker."""
     source = config.source
+    if isinstance(source, EventHubsSource):
+        if args.bootstrap_servers:
+            source = source.model_copy(update={"bootstrap_servers": args.bootstrap_servers})
+        return eventhubs_kafka_producer_config(source), args.topic or source.event_hub
     if isinstance(source, KafkaSource):
         overrides: dict[str, object] = {}
         if args.bootstrap_servers:
@@ -85,7 +94,7 @@ def _kafka_target(args: argparse.Namespace, config: PipelineConfig) -> tuple[Kaf
     topic = args.topic or (source.topics[0] if source.topics else None)
     if topic is None:
         raise PipelineError("--to kafka with source.topic_pattern needs --topic")
-    return source, topic
+    return kafka_producer_config(source), topic
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -116,10 +125,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             progress.advance(task, count)
 
         if args.to == "kafka":
-            source, topic = _kafka_target(args, config)
+            producer_config, topic = _kafka_target(args, config)
             sent = send_to_kafka(
                 lines,
-                producer_config=kafka_producer_config(source),
+                producer_config=producer_config,
                 topic=topic,
                 on_progress=advance,
             )
@@ -136,5 +145,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_kafka_broker(args: argparse.Namespace) -> int:
-    serve(Path(args.jars), Path(args.work_dir), args.port)
+    if args.secured:
+        serve_secured(Path(args.jars), Path(args.work_dir), args.port, args.topic)
+    else:
+        serve(Path(args.jars), Path(args.work_dir), args.port)
     return 0

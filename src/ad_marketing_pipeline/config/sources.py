@@ -82,6 +82,13 @@ class EventHubsServicePrincipal(_Frozen):
     secret_scope: str | None = None
     secret_key: str = "eventhubs-client-secret"
     env_var: str = "EVENTHUBS_CLIENT_SECRET"
+    token_endpoint: str | None = Field(
+        default=None,
+        description="OAuth 2.0 token endpoint of the client-credentials flow; default: Entra "
+        "ID's for tenant_id (https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token). "
+        "Set it only for a stand-in (the local secured broker's token service) or a sovereign "
+        "cloud",
+    )
 
 
 EventHubsAuth = Annotated[
@@ -97,6 +104,22 @@ class EventHubsSource(_Frozen):
     event_hub: Annotated[str, Field(min_length=1)]
     consumer_group: str = "$Default"
     auth: EventHubsAuth
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port of the Kafka endpoint to connect to; default: the namespace's "
+        "(<namespace host>:9093). Set it only for a stand-in such as the local secured broker "
+        "(`ad-pipeline kafka-broker --secured`) or a private endpoint's host name",
+    )
+    ssl_ca_file: str | None = Field(
+        default=None,
+        description="PEM file of the CA certificates to trust for the endpoint's TLS "
+        "certificate, instead of the JVM's default trust store; Azure's endpoints chain to a "
+        "public CA and need none",
+    )
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="extra kafka.* client options (e.g. sasl.login.refresh.buffer.seconds)",
+    )
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: PositiveInt | None = None
     fail_on_data_loss: bool = True

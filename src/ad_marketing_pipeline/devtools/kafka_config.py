@@ -15,8 +15,9 @@ __all__ = [
     "REQUIRED_JARS",
     "check_prerequisites",
     "java_command",
+    "server_properties",
     "write_log4j_config",
-    "write_server_properties",
+    "write_properties",
 ]
 
 #: Jar name prefixes that must be in ``jars_dir``; each maps to what it provides.
@@ -63,9 +64,9 @@ def _escape_property(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def write_server_properties(path: Path, *, port: int, controller_port: int, data_dir: Path) -> None:
-    """Write server.properties for one combined broker + controller node."""
-    props = {
+def server_properties(*, port: int, controller_port: int, data_dir: Path) -> dict[str, str]:
+    """server.properties of one combined broker + controller node, PLAINTEXT on `port`."""
+    return {
         "process.roles": "broker,controller",
         "node.id": "1",
         "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
@@ -93,6 +94,10 @@ def write_server_properties(path: Path, *, port: int, controller_port: int, data
         "log.retention.hours": "24",
         "log.segment.bytes": str(64 * 1024 * 1024),
     }
+
+
+def write_properties(path: Path, props: dict[str, str]) -> None:
+    """Write a broker's server.properties."""
     lines = ["# Written by ad_marketing_pipeline.devtools.local_kafka.LocalKafkaBroker"]
     lines += [f"{key}={_escape_property(value)}" for key, value in props.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -132,8 +137,10 @@ def java_command(
     jars_dir: Path,
     log4j_file: Path,
     logs_dir: Path,
+    system_properties: dict[str, str] | None = None,
 ) -> list[str]:
-    """Return a ``java -cp '<jars_dir>/*' <main> <args>`` command line."""
+    """Return a ``java -cp '<jars_dir>/*' <main> <args>`` command line (with extra
+    ``-Dkey=value`` system properties)."""
     return [
         java,
         f"-Xmx{heap}",
@@ -143,6 +150,7 @@ def java_command(
         "-Dlog4j2.shutdownHookEnabled=false",
         f"-Dlog4j2.configurationFile={log4j_file}",
         f"-Dkafka.logs.dir={logs_dir}",
+        *(f"-D{key}={value}" for key, value in (system_properties or {}).items()),
         "-cp",
         f"{jars_dir.resolve()}{os.sep}*",
         main,

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Self
@@ -28,15 +29,16 @@ from ad_marketing_pipeline.devtools.kafka_config import (
     REQUIRED_JARS,
     check_prerequisites,
     java_command,
+    server_properties,
     write_log4j_config,
-    write_server_properties,
+    write_properties,
 )
 from ad_marketing_pipeline.errors import SetupError
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
-__all__ = ["REQUIRED_JARS", "LocalKafkaBroker", "find_free_port", "serve"]
+__all__ = ["REQUIRED_JARS", "LocalKafkaBroker", "find_free_port", "serve", "serve_broker"]
 
 _BROKER_MAIN = "kafka.Kafka"
 _STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
@@ -217,12 +219,7 @@ class LocalKafkaBroker:
                 )
         for folder in (self.config_dir, self.data_dir, self.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        write_server_properties(
-            self.properties_file,
-            port=self.port,
-            controller_port=self.controller_port,
-            data_dir=self.data_dir,
-        )
+        write_properties(self.properties_file, self._server_properties())
         write_log4j_config(self.log4j_file, self.server_log)
         self._format_storage(java)
         self._launch(java)
@@ -246,12 +243,28 @@ class LocalKafkaBroker:
         if not self.keep_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
+    @property
+    def admin_bootstrap_servers(self) -> str:
+        """Where this process's own admin requests (readiness, topics) go: the client
+        listener here; a secured broker's plaintext internal listener."""
+        return self.bootstrap_servers
+
     def create_topic(self, name: str, partitions: int = 3, timeout: float = 30.0) -> None:
         """Create a topic (replication factor 1) and wait until every partition has a leader."""
-        admin = admin_client(self.bootstrap_servers)
+        admin = admin_client(self.admin_bootstrap_servers)
         create_topic(admin, name, partitions, timeout, server_log=self.server_log)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _server_properties(self) -> dict[str, str]:
+        """server.properties of this broker (a subclass adds listeners and security)."""
+        return server_properties(
+            port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+        )
+
+    def _system_properties(self) -> dict[str, str]:
+        """Extra JVM system properties of the broker (none here)."""
+        return {}
 
     def _java_command(self, java: str, heap: str, main: str, *args: str) -> list[str]:
         """Return a ``java -cp '<jars_dir>/*' <main> <args>`` command line for this broker."""
@@ -263,6 +276,7 @@ class LocalKafkaBroker:
             jars_dir=self.jars_dir,
             log4j_file=self.log4j_file,
             logs_dir=self.logs_dir,
+            system_properties=self._system_properties(),
         )
 
     def _format_storage(self, java: str) -> None:
@@ -320,7 +334,7 @@ class LocalKafkaBroker:
                 time.sleep(0.1)
                 continue
             if admin is None:
-                admin = admin_client(self.bootstrap_servers)
+                admin = admin_client(self.admin_bootstrap_servers)
             problem = metadata_problem(admin)
             if problem is None:
                 return
@@ -372,16 +386,23 @@ def serve(
     keep_data: bool = False,
 ) -> None:
     """Start a broker, print its bootstrap servers, block until Ctrl-C (or SIGTERM), stop it."""
+    broker = LocalKafkaBroker(jars_dir, work_dir, port, keep_data=keep_data)
+    serve_broker(broker, lambda: [f"bootstrap servers: {broker.bootstrap_servers}"])
+
+
+def serve_broker(broker: LocalKafkaBroker, describe: Callable[[], list[str]]) -> None:
+    """Start `broker`, print what `describe` says about it once it is up, block until Ctrl-C
+    (or SIGTERM), stop it."""
     handled = (signal.SIGINT, signal.SIGTERM)
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.getsignal(sig) for sig in handled} if in_main_thread else {}
     for sig in previous:
         signal.signal(sig, _raise_keyboard_interrupt)
-    broker = LocalKafkaBroker(jars_dir, work_dir, port, keep_data=keep_data)
     try:
         broker.start()
         print(f"Kafka broker (KRaft, pid {broker.pid}) ready in {broker.startup_seconds:.1f} s")
-        print(f"bootstrap servers: {broker.bootstrap_servers}")
+        for line in describe():
+            print(line)
         print(f"broker log: {broker.server_log}")
         print("Press Ctrl-C to stop.", flush=True)
         while broker.is_running:

@@ -18,7 +18,11 @@ from ad_marketing_pipeline.config import (
     KafkaSource,
 )
 from ad_marketing_pipeline.errors import ConfigError, PipelineError
-from ad_marketing_pipeline.sources.eventhubs import namespace_host
+from ad_marketing_pipeline.sources.eventhubs import (
+    ENTRA_TOKEN_ENDPOINT,
+    EVENTHUBS_KAFKA_PORT,
+    namespace_host,
+)
 from ad_marketing_pipeline.sources.kafka import checked_bootstrap_servers
 
 ProgressCallback = Callable[[int], None]
@@ -44,10 +48,10 @@ def partition_key(line: str) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
+def _producer_settings(bootstrap_servers: str) -> dict[str, Any]:
     """librdkafka settings: idempotent (retries cannot duplicate or reorder), batched."""
-    settings: dict[str, Any] = {
-        "bootstrap.servers": checked_bootstrap_servers(source.bootstrap_servers),
+    return {
+        "bootstrap.servers": checked_bootstrap_servers(bootstrap_servers),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -56,8 +60,13 @@ def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
         "message.max.bytes": 2_000_000,
         "message.send.max.retries": 10,
         "retry.backoff.ms": 200,
-        "security.protocol": source.security_protocol,
     }
+
+
+def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
+    """librdkafka settings for a Kafka source's cluster (see `_producer_settings`)."""
+    settings = _producer_settings(source.bootstrap_servers)
+    settings["security.protocol"] = source.security_protocol
     if source.security_protocol.startswith("SASL"):
         if source.sasl_password is None:
             raise ConfigError(
@@ -71,6 +80,45 @@ def kafka_producer_config(source: KafkaSource) -> dict[str, Any]:
                 "sasl.password": source.sasl_password.get_secret_value(),
             }
         )
+    return settings
+
+
+def eventhubs_kafka_producer_config(source: EventHubsSource) -> dict[str, Any]:
+    """librdkafka settings that send to an event hub through its Kafka endpoint with the
+    source's own sign-in: SASL PLAIN with the connection string, or OAUTHBEARER with the
+    service principal's client credentials (librdkafka's OIDC flow against the same token
+    endpoint the pipeline's reader uses); `bootstrap_servers` and `ssl_ca_file` as configured.
+    Holds the secret: pass it to the producer only."""
+    host = namespace_host(source.namespace)
+    settings = _producer_settings(source.bootstrap_servers or f"{host}:{EVENTHUBS_KAFKA_PORT}")
+    settings["security.protocol"] = "SASL_SSL"
+    if source.ssl_ca_file:
+        settings["ssl.ca.location"] = source.ssl_ca_file
+    auth = source.auth
+    if isinstance(auth, EventHubsConnectionString):
+        if auth.connection_string is None:
+            raise ConfigError(f"the Event Hubs connection string is missing: set {auth.env_var}")
+        settings.update(
+            {
+                "sasl.mechanism": "PLAIN",
+                "sasl.username": "$ConnectionString",
+                "sasl.password": auth.connection_string.get_secret_value(),
+            }
+        )
+        return settings
+    if auth.client_secret is None:
+        raise ConfigError(f"the service principal's client secret is missing: set {auth.env_var}")
+    settings.update(
+        {
+            "sasl.mechanism": "OAUTHBEARER",
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.client.id": auth.client_id,
+            "sasl.oauthbearer.client.secret": auth.client_secret.get_secret_value(),
+            "sasl.oauthbearer.token.endpoint.url": auth.token_endpoint
+            or ENTRA_TOKEN_ENDPOINT.format(tenant_id=auth.tenant_id),
+            "sasl.oauthbearer.scope": f"https://{host}/.default",
+        }
+    )
     return settings
 
 

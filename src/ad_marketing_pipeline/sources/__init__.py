@@ -8,8 +8,15 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from ad_marketing_pipeline.config import EventHubsSource, FilesSource, KafkaSource, PipelineConfig
+from ad_marketing_pipeline.config import (
+    EventHubsConnectionString,
+    EventHubsSource,
+    FilesSource,
+    KafkaSource,
+    PipelineConfig,
+)
 from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.sources.endpoint_check import check_kafka_endpoint
 from ad_marketing_pipeline.sources.eventhubs import eventhubs_kafka_options
 from ad_marketing_pipeline.sources.files import read_landing_files
 from ad_marketing_pipeline.sources.kafka import kafka_options, read_kafka
@@ -22,6 +29,14 @@ def read_source(spark: SparkSession, config: PipelineConfig, *, on_databricks: b
         return read_kafka(spark, kafka_options(source), source_kind="kafka")
     if isinstance(source, EventHubsSource):
         options = eventhubs_kafka_options(source, shaded=on_databricks)
+        credential = (
+            "connection string"
+            if isinstance(source.auth, EventHubsConnectionString)
+            else "service principal's client id and secret"
+        )
+        check_kafka_endpoint(
+            spark, options, topic=source.event_hub, what=credential, shaded=on_databricks
+        )
         return read_kafka(spark, options, source_kind="eventhubs")
     assert isinstance(source, FilesSource)
     return read_landing_files(

@@ -15,11 +15,15 @@ from ad_marketing_pipeline.config import (
     EventHubsSource,
 )
 from ad_marketing_pipeline.errors import ConfigError
-from ad_marketing_pipeline.sources.kafka import jaas_string, reader_options
+from ad_marketing_pipeline.sources.kafka import (
+    checked_bootstrap_servers,
+    jaas_string,
+    reader_options,
+)
 
 EVENTHUBS_DOMAIN = "servicebus.windows.net"
 EVENTHUBS_KAFKA_PORT = 9093
-ENTRA_TOKEN_ENDPOINT = "https://login.microsoft.com/{tenant_id}/oauth2/v2.0/token"
+ENTRA_TOKEN_ENDPOINT = "https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token"
 _PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _OAUTH_LOGIN = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 _OAUTH_CALLBACK = (
@@ -74,9 +78,8 @@ def _service_principal_options(
             f"clientSecret={jaas_string(secret)} "
             f"scope={jaas_string(f'https://{host}/.default')} ssl.protocol={jaas_string('SSL')};"
         ),
-        "kafka.sasl.oauthbearer.token.endpoint.url": ENTRA_TOKEN_ENDPOINT.format(
-            tenant_id=auth.tenant_id
-        ),
+        "kafka.sasl.oauthbearer.token.endpoint.url": auth.token_endpoint
+        or ENTRA_TOKEN_ENDPOINT.format(tenant_id=auth.tenant_id),
         "kafka.sasl.login.callback.handler.class": f"{prefix}{_OAUTH_CALLBACK}",
     }
 
@@ -86,8 +89,9 @@ def eventhubs_kafka_options(source: EventHubsSource, *, shaded: bool) -> dict[st
     only, never print them. `shaded` selects Databricks' `kafkashaded.` class names."""
     host = namespace_host(source.namespace)
     prefix = "kafkashaded." if shaded else ""
+    endpoint = source.bootstrap_servers or f"{host}:{EVENTHUBS_KAFKA_PORT}"
     options = {
-        "kafka.bootstrap.servers": f"{host}:{EVENTHUBS_KAFKA_PORT}",
+        "kafka.bootstrap.servers": checked_bootstrap_servers(endpoint),
         "subscribe": source.event_hub,
         "groupIdPrefix": source.consumer_group,
         "kafka.security.protocol": "SASL_SSL",
@@ -102,8 +106,15 @@ def eventhubs_kafka_options(source: EventHubsSource, *, shaded: bool) -> dict[st
             max_offsets_per_trigger=source.max_offsets_per_trigger,
         ),
     }
+    if source.ssl_ca_file:
+        # Kafka reads a PEM trust store itself (no JKS to build); the file must exist where
+        # the Kafka client runs (the driver and every executor).
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = source.ssl_ca_file
     if isinstance(source.auth, EventHubsConnectionString):
         options.update(_connection_string_options(source.auth, prefix))
     else:
         options.update(_service_principal_options(source.auth, host, prefix))
+    for key, value in source.options.items():
+        options[key if key.startswith("kafka.") else f"kafka.{key}"] = value
     return options
