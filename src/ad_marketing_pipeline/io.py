@@ -53,9 +53,12 @@ def stream_trigger(trigger: TriggerConfig, mode: TriggerMode | None = None) -> S
 
 def read_table_stream(spark: SparkSession, table_name: str, trigger: TriggerConfig) -> DataFrame:
     """A stream of the rows appended to a Delta table, at most `trigger.max_files_per_batch`
-    files per micro-batch (availableNow honours the bound too, in several batches)."""
-    return spark.readStream.option("maxFilesPerTrigger", trigger.max_files_per_batch).table(
-        table_name
+    files and about `trigger.max_bytes_per_batch` bytes per micro-batch, whichever comes first
+    (availableNow honours the bounds too, in several batches)."""
+    return (
+        spark.readStream.option("maxFilesPerTrigger", trigger.max_files_per_batch)
+        .option("maxBytesPerTrigger", trigger.max_bytes_per_batch)
+        .table(table_name)
     )
 
 
@@ -177,12 +180,19 @@ class InjectedFaultError(RuntimeError):
     """A micro-batch stopped by `faults.kill_at_write` with `faults.action: raise`."""
 
 
+# Appended files hold at most this many rows, so that a stream reading the table in batches of
+# about trigger.max_bytes_per_batch can split a large append (a backlog Bronze read in one
+# batch) into several batches rather than one file's worth.
+MAX_ROWS_PER_FILE = 100_000
+
+
 def append_once(frame: DataFrame, table_name: str, *, writer_id: str, batch_id: int) -> None:
     """Append a micro-batch's rows exactly once: Delta skips a (writer_id, batch_id) it has
     already committed, so re-running a batch after a crash adds nothing twice."""
     (
         frame.write.format("delta")
         .mode("append")
+        .option("maxRecordsPerFile", MAX_ROWS_PER_FILE)
         .option("txnAppId", writer_id)
         .option("txnVersion", batch_id)
         .saveAsTable(table_name)

@@ -134,11 +134,25 @@ class TriggerConfig(_Frozen):
         description="most Delta files one micro-batch of a table-to-table stream (Silver, Gold, "
         "attribution) reads; bounds a batch's memory after a long pause",
     )
+    max_bytes_per_batch: str = Field(
+        default="16m",
+        description="about the most bytes of Delta files (compressed, as stored) one "
+        "micro-batch of a table-to-table stream reads, at least one file: 16m is about 250,000 "
+        "Bronze records, so a backlog of millions is read in batches the default 2 GB driver "
+        "holds (tables are written in files of at most 100,000 rows)",
+    )
 
     @field_validator("processing_time")
     @classmethod
     def _interval(cls, value: str) -> str:
         return checked_interval(value)
+
+    @field_validator("max_bytes_per_batch")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*[kmg]?", value.strip().lower()):
+            raise ValueError("expected a size such as 16m, 512k or 1g")
+        return value.strip().lower()
 
 
 def checked_interval(value: str) -> str:
