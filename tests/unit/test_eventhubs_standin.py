@@ -188,3 +188,17 @@ def test_secret_looking_text_in_kafka_s_message_is_masked() -> None:
     message = explain(causes, endpoint=ENDPOINT, topic="hub-1", what="x", seconds=30)
 
     assert "hunter2hunter2" not in message
+
+
+def test_kafka_s_wrapped_exception_names_and_stack_traces_are_left_out() -> None:
+    causes = [
+        (
+            "LoginException",
+            "org.apache.kafka.common.KafkaException: java.io.IOException: The response code 401"
+            "\n\tat org.apache.kafka.Something.method(Something.java:1)",
+        )
+    ]
+
+    message = explain(causes, endpoint=ENDPOINT, topic="hub-1", what="x", seconds=30)
+
+    assert message.endswith("Kafka said: The response code 401")

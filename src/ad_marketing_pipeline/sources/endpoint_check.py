@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ from ad_marketing_pipeline.config.secret_patterns import scrub
 from ad_marketing_pipeline.errors import SourceError
 
 LOG = logging.getLogger(__name__)
+_WRAPPED_EXCEPTIONS = re.compile(r"^(?:[\w$.]+(?:Exception|Error): )+")
 CHECK_SECONDS = 30
 _KAFKA_PREFIX = "kafka."
 
@@ -57,7 +59,10 @@ def explain(
     """One message for a failed check, from the Java exception chain's class names and
     messages: what failed, at which endpoint, and what to check."""
     names = {name for name, _ in causes}
-    detail = next((message for _, message in reversed(causes) if message), "")
+    # The deepest cause's first line: some Kafka messages carry a whole stack trace.
+    detail = next((m.strip().splitlines()[0] for _, m in reversed(causes) if m.strip()), "")
+    detail = _WRAPPED_EXCEPTIONS.sub("", detail)  # "a.b.KafkaException: x.y.IOException: ..."
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
     if "SslAuthenticationException" in names or "SSLHandshakeException" in names:
         problem = (
             f"the TLS handshake with {endpoint} failed: its certificate is not trusted or does "
