@@ -200,8 +200,9 @@ def try_out_files(broker: SecuredKafkaBroker, topic: str) -> list[Path]:
     per sign-in mode (`--conf`), without secrets, and a `secrets.env` (readable by its owner
     only) with the environment variables the configurations read the secrets from."""
     written = []
-    for auth in ("connection_string", "service_principal"):
-        source = broker.eventhubs_source(topic, auth)  # type: ignore[arg-type]
+    modes: tuple[AuthMode, ...] = ("connection_string", "service_principal")
+    for auth in modes:
+        source = broker.eventhubs_source(topic, auth)
         source["auth"].pop("connection_string", None)
         source["auth"].pop("client_secret", None)
         conf = broker.work_dir / f"eventhubs-{auth.replace('_', '-')}.yml"
