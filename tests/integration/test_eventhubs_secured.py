@@ -21,8 +21,9 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.config import EventHubsSource, PipelineConfig, TableKey
 from ad_marketing_pipeline.devtools.generator import GeneratorSettings, generate_lines
+from ad_marketing_pipeline.devtools.producer import eventhubs_kafka_producer_config, send_to_kafka
 from ad_marketing_pipeline.devtools.secured_kafka import SecuredKafkaBroker
 from ad_marketing_pipeline.devtools.tls_files import make_tls_files
 from ad_marketing_pipeline.errors import SourceError
@@ -102,8 +103,11 @@ def test_each_sign_in_reads_every_record_into_bronze_once_and_on_to_gold(
 ) -> None:
     topic = new_topic(secured_broker)
     lines = generated(600, seed=len(auth))
-    send(secured_broker, topic, lines)
     config = config_for(tmp_path, secured_broker.eventhubs_source(topic, auth))  # type: ignore[arg-type]
+    assert isinstance(config.source, EventHubsSource)
+    # Sent as `generate --to kafka` sends with this configuration: the same sign-in.
+    producer_config = eventhubs_kafka_producer_config(config.source)
+    assert send_to_kafka(lines, producer_config=producer_config, topic=topic) == len(lines)
     runtime = prepare_runtime(spark, config, environ={})
 
     run_layers(runtime, ["bronze", "silver", "gold"], StreamTrigger())

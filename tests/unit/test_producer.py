@@ -18,6 +18,7 @@ from ad_marketing_pipeline.config import (
 from ad_marketing_pipeline.devtools import producer
 from ad_marketing_pipeline.devtools.producer import (
     eventhubs_client,
+    eventhubs_kafka_producer_config,
     partition_key,
     send_to_eventhubs,
 )
@@ -157,4 +158,50 @@ def test_service_principal_client_uses_the_namespace_and_a_credential(
         "fully_qualified_namespace": "ads-ns.servicebus.windows.net",
         "eventhub_name": "ad-events",
         "retry_total": 5,
+    }
+
+
+def test_kafka_endpoint_producer_signs_in_as_the_source_does() -> None:
+    """`generate --to kafka` with an Event Hubs source: librdkafka over SASL_SSL to the
+    event hub's Kafka endpoint, with the connection string or the client credentials."""
+    by_string = EventHubsSource(
+        kind="eventhubs",
+        namespace="ads-ns",
+        event_hub="ad-events",
+        auth=EventHubsConnectionString(
+            mode="connection_string", connection_string=SecretStr("Endpoint=sb://x/;K=v")
+        ),
+    )
+    by_principal = EventHubsSource(
+        kind="eventhubs",
+        namespace="ads-ns",
+        event_hub="ad-events",
+        bootstrap_servers="localhost:19093",
+        ssl_ca_file="/tmp/ca.pem",
+        auth=EventHubsServicePrincipal(
+            mode="service_principal", tenant_id="t", client_id="c", client_secret=SecretStr("s")
+        ),
+    )
+
+    plain = eventhubs_kafka_producer_config(by_string)
+    oauth = eventhubs_kafka_producer_config(by_principal)
+
+    assert plain["bootstrap.servers"] == "ads-ns.servicebus.windows.net:9093"
+    assert (plain["security.protocol"], plain["sasl.mechanism"]) == ("SASL_SSL", "PLAIN")
+    assert (plain["sasl.username"], plain["sasl.password"]) == (
+        "$ConnectionString",
+        "Endpoint=sb://x/;K=v",
+    )
+    assert plain["enable.idempotence"] is True
+    assert oauth["bootstrap.servers"] == "localhost:19093"
+    assert oauth["ssl.ca.location"] == "/tmp/ca.pem"
+    assert {key: oauth[key] for key in oauth if key.startswith("sasl.")} == {
+        "sasl.mechanism": "OAUTHBEARER",
+        "sasl.oauthbearer.method": "oidc",
+        "sasl.oauthbearer.client.id": "c",
+        "sasl.oauthbearer.client.secret": "s",
+        "sasl.oauthbearer.token.endpoint.url": (
+            "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+        ),
+        "sasl.oauthbearer.scope": "https://ads-ns.servicebus.windows.net/.default",
     }
