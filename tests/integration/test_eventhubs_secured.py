@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -73,12 +72,12 @@ def config_for(root: Path, source: dict[str, Any], **sections: Any) -> PipelineC
     )
 
 
-def send(broker: SecuredKafkaBroker, topic: str, lines: list[str]) -> None:
-    """Send as an Event Hubs producer does: SASL PLAIN with the connection string, over TLS."""
-    producer = Producer({**broker.producer_config(), "enable.idempotence": True, "acks": "all"})
-    for line in lines:
-        producer.produce(topic, value=line.encode())
-    assert producer.flush(30) == 0
+def send(config: PipelineConfig, lines: list[str]) -> None:
+    """Send as `generate --to kafka` does with this configuration: the same sign-in."""
+    assert isinstance(config.source, EventHubsSource)
+    producer_config = eventhubs_kafka_producer_config(config.source)
+    topic = config.source.event_hub
+    assert send_to_kafka(lines, producer_config=producer_config, topic=topic) == len(lines)
 
 
 def generated(events: int, seed: int) -> list[str]:
@@ -104,10 +103,7 @@ def test_each_sign_in_reads_every_record_into_bronze_once_and_on_to_gold(
     topic = new_topic(secured_broker)
     lines = generated(600, seed=len(auth))
     config = config_for(tmp_path, secured_broker.eventhubs_source(topic, auth))  # type: ignore[arg-type]
-    assert isinstance(config.source, EventHubsSource)
-    # Sent as `generate --to kafka` sends with this configuration: the same sign-in.
-    producer_config = eventhubs_kafka_producer_config(config.source)
-    assert send_to_kafka(lines, producer_config=producer_config, topic=topic) == len(lines)
+    send(config, lines)
     runtime = prepare_runtime(spark, config, environ={})
 
     run_layers(runtime, ["bronze", "silver", "gold"], StreamTrigger())
@@ -228,7 +224,7 @@ def test_a_stream_across_token_expiries_reads_every_record_once(
 
     query = start_layer(runtime, "bronze", StreamTrigger(processing_time="2 seconds"))
     try:
-        sender = threading.Thread(target=_send_steadily, args=(broker, topic, lines, expiries))
+        sender = threading.Thread(target=_send_steadily, args=(config, lines, expiries))
         sender.start()
         sender.join()
         deadline = time.monotonic() + 60
@@ -244,13 +240,11 @@ def test_a_stream_across_token_expiries_reads_every_record_once(
     assert broker.tokens.tokens_issued - issued_before >= 3
 
 
-def _send_steadily(
-    broker: SecuredKafkaBroker, topic: str, lines: list[str], lifetimes: float
-) -> None:
+def _send_steadily(config: PipelineConfig, lines: list[str], lifetimes: float) -> None:
     """`lines` in even slices over `lifetimes` token lifetimes."""
     slices = 20
     size = -(-len(lines) // slices)
     pause = lifetimes * TOKEN_LIFETIME / slices
     for start in range(0, len(lines), size):
-        send(broker, topic, lines[start : start + size])
+        send(config, lines[start : start + size])
         time.sleep(pause)

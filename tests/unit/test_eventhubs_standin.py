@@ -202,3 +202,18 @@ def test_kafka_s_wrapped_exception_names_and_stack_traces_are_left_out() -> None
     message = explain(causes, endpoint=ENDPOINT, topic="hub-1", what="x", seconds=30)
 
     assert message.endswith("Kafka said: The response code 401")
+
+
+def test_the_credential_itself_is_masked_wherever_kafka_quotes_it() -> None:
+    causes = [("SaslAuthenticationException", "rejected credential s3cr3t-value-xyz for user")]
+
+    message = explain(
+        causes,
+        endpoint=ENDPOINT,
+        topic="hub-1",
+        what="x",
+        seconds=30,
+        secrets=("s3cr3t-value-xyz",),
+    )
+
+    assert "s3cr3t-value-xyz" not in message

@@ -29,10 +29,10 @@ import yaml
 from ad_marketing_pipeline.devtools.local_kafka import LocalKafkaBroker, serve_broker
 from ad_marketing_pipeline.devtools.tls_files import TlsFiles, make_tls_files
 from ad_marketing_pipeline.devtools.token_service import TokenService
+from ad_marketing_pipeline.sources.eventhubs import namespace_host
 
 __all__ = ["SecuredKafkaBroker", "serve_secured"]
 
-EVENTHUBS_DOMAIN = "servicebus.windows.net"
 _PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 _OAUTH_LOGIN = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 _OAUTH_VALIDATOR = (
@@ -70,7 +70,7 @@ class SecuredKafkaBroker(LocalKafkaBroker):
         self.internal_port = self._other_free_port()
         while self.internal_port == self.controller_port:
             self.internal_port = self._other_free_port()
-        self.namespace_host = f"{namespace}.{EVENTHUBS_DOMAIN}"
+        self.namespace_host = namespace_host(namespace)
         self.connection_string = (
             f"Endpoint=sb://{self.namespace_host}/;SharedAccessKeyName=RootManageSharedAccessKey;"
             f"SharedAccessKey={secrets.token_urlsafe(32)}"
@@ -175,18 +175,6 @@ class SecuredKafkaBroker(LocalKafkaBroker):
             "bootstrap_servers": self.bootstrap_servers,
             "ssl_ca_file": str(self.ca_file),
             **settings,
-        }
-
-    def producer_config(self) -> dict[str, str]:
-        """confluent-kafka settings that send here as Event Hubs' producers do (SASL PLAIN
-        with the connection string over TLS, trusting the local CA)."""
-        return {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": "$ConnectionString",
-            "sasl.password": self.connection_string,
-            "ssl.ca.location": str(self.ca_file),
         }
 
 

@@ -87,6 +87,9 @@ class TokenService:
         if server is not None:
             server.shutdown()
             server.server_close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
 
     def jwks(self) -> dict[str, Any]:
         key: dict[str, Any] = jwt.algorithms.RSAAlgorithm.to_jwk(

@@ -29,13 +29,18 @@ def read_source(spark: SparkSession, config: PipelineConfig, *, on_databricks: b
         return read_kafka(spark, kafka_options(source), source_kind="kafka")
     if isinstance(source, EventHubsSource):
         options = eventhubs_kafka_options(source, shaded=on_databricks)
-        credential = (
-            "connection string"
-            if isinstance(source.auth, EventHubsConnectionString)
-            else "service principal's client id and secret"
-        )
+        auth = source.auth
+        if isinstance(auth, EventHubsConnectionString):
+            what, secret = "connection string", auth.connection_string
+        else:
+            what, secret = "service principal's client id and secret", auth.client_secret
         check_kafka_endpoint(
-            spark, options, topic=source.event_hub, what=credential, shaded=on_databricks
+            spark,
+            options,
+            topic=source.event_hub,
+            what=what,
+            secret=secret.get_secret_value() if secret is not None else "",
+            shaded=on_databricks,
         )
         return read_kafka(spark, options, source_kind="eventhubs")
     assert isinstance(source, FilesSource)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from py4j.protocol import Py4JError, Py4JJavaError
@@ -28,19 +28,12 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config.secret_patterns import scrub
 from ad_marketing_pipeline.errors import SourceError
+from ad_marketing_pipeline.io import is_spark_connect
 
 LOG = logging.getLogger(__name__)
 _WRAPPED_EXCEPTIONS = re.compile(r"^(?:[\w$.]+(?:Exception|Error): )+")
 CHECK_SECONDS = 30
 _KAFKA_PREFIX = "kafka."
-
-
-def _jvm_of(spark: SparkSession) -> Any | None:
-    """The driver JVM's py4j view, or None on Spark Connect (no JVM to call)."""
-    try:
-        return spark.sparkContext._jvm
-    except Exception:  # Spark Connect raises on sparkContext
-        return None
 
 
 def _causes(error: Any) -> list[tuple[str, str]]:
@@ -54,10 +47,17 @@ def _causes(error: Any) -> list[tuple[str, str]]:
 
 
 def explain(
-    causes: list[tuple[str, str]], *, endpoint: str, topic: str, what: str, seconds: float
+    causes: list[tuple[str, str]],
+    *,
+    endpoint: str,
+    topic: str,
+    what: str,
+    seconds: float,
+    secrets: Sequence[str] = (),
 ) -> str:
     """One message for a failed check, from the Java exception chain's class names and
-    messages: what failed, at which endpoint, and what to check."""
+    messages: what failed, at which endpoint, and what to check; `secrets` and every
+    secret-looking `key=value` masked."""
     names = {name for name, _ in causes}
     # The deepest cause's first line: some Kafka messages carry a whole stack trace.
     detail = next((m.strip().splitlines()[0] for _, m in reversed(causes) if m.strip()), "")
@@ -95,7 +95,7 @@ def explain(
         )
     else:
         problem = f"the Kafka client could not reach {topic!r} at {endpoint}"
-    return scrub(f"Event Hubs check failed: {problem}. Kafka said: {detail}")
+    return scrub(f"Event Hubs check failed: {problem}. Kafka said: {detail}", secrets)
 
 
 def check_kafka_endpoint(
@@ -104,16 +104,19 @@ def check_kafka_endpoint(
     *,
     topic: str,
     what: str,
+    secret: str,
     shaded: bool,
     seconds: float = CHECK_SECONDS,
 ) -> None:
     """Ask the endpoint of Spark Kafka-source `options` for `topic`'s metadata with the same
     client settings, and raise SourceError saying what failed (`what` names the credential,
-    for the message) within about `seconds`; do nothing where the driver has no JVM."""
-    jvm = _jvm_of(spark)
-    if jvm is None:
+    `secret` is its value, masked in the message) within about `seconds`; do nothing where
+    the driver has no JVM."""
+    if is_spark_connect(spark):
         LOG.info("Spark Connect: the Event Hubs endpoint is not checked before the stream")
         return
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
     kafka = functools.reduce(
         getattr, ("kafkashaded.org.apache.kafka" if shaded else "org.apache.kafka").split("."), jvm
     )
@@ -141,7 +144,14 @@ def check_kafka_endpoint(
     except Py4JJavaError as error:
         causes = _causes(error.java_exception)
         raise SourceError(
-            explain(causes, endpoint=endpoint, topic=topic, what=what, seconds=seconds)
+            explain(
+                causes,
+                endpoint=endpoint,
+                topic=topic,
+                what=what,
+                seconds=seconds,
+                secrets=(secret,),
+            )
         ) from None
     except Py4JError as error:  # the classes are not there: leave it to the stream
-        LOG.warning("the Event Hubs endpoint was not checked: %s", scrub(str(error)))
+        LOG.warning("the Event Hubs endpoint was not checked: %s", scrub(str(error), [secret]))
