@@ -1,5 +1,6 @@
-"""The pipeline's views: typed per-event-type views of Silver and the original pipeline's Gold
-views over gold_advertiser_spend (and gold_serving_status, for the serving status now).
+"""The pipeline's views: typed per-event-type views of Silver; the original pipeline's Gold
+views over gold_advertiser_spend (and gold_serving_status, for the serving status now), under
+our names and, renamed, under the original names and columns (HourlySpend, ...).
 
 Views cost nothing to keep fresh and always agree with their tables. On Databricks they live in
 Unity Catalog; locally the catalog lasts one Spark session, so every session recreates them
@@ -124,10 +125,13 @@ FROM {spend} GROUP BY advertiser_key, spend_month""",
 FROM {status}""",
         ),
         TableKey.GOLD_LATEST_CHANGED_BUDGETS: (
-            "Advertiser x hour where the budget in effect changed (LatestChangedBudgets).",
-            f"""SELECT advertiser, advertiser_id, advertiser_key, spend_hour, window_start,
-  budget_value
-FROM {spend} WHERE budget_changed""",
+            "Per advertiser: its latest budget change, the hour the budget in effect last "
+            "changed and the budget from then on (LatestChangedBudgets). Every change: "
+            "gold_advertiser_spend WHERE budget_changed.",
+            f"""SELECT max(advertiser) AS advertiser, max(advertiser_id) AS advertiser_id,
+  advertiser_key, max(spend_hour) AS spend_hour, max(window_start) AS window_start,
+  max_by(budget_value, window_start) AS budget_value
+FROM {spend} WHERE budget_changed GROUP BY advertiser_key""",
         ),
         TableKey.GOLD_HOURLY_AVERAGE_BUDGET: (
             "Advertiser x hour: the average budget value seen (HourlyAverageBudget).",
@@ -168,6 +172,73 @@ GROUP BY s.advertiser_key""",
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# The original pipeline's views under their own names and columns
+# ---------------------------------------------------------------------------------------------
+
+# Seed view -> (the view of ours it renames, its columns as `our column AS original name`).
+# Each is a projection of one of our views, so a business rule stays defined in one place.
+SEED_VIEWS: dict[TableKey, tuple[TableKey, str]] = {
+    TableKey.SEED_HOURLY_SPEND: (
+        TableKey.GOLD_HOURLY_SPEND,
+        """advertiser, advertiser_id, advertiser_key,
+  window_start AS spend_hour_start, window_end AS spend_hour_end, spend_day,
+  gross_spend AS hourly_gross_spend, net_spend AS hourly_net_spend, clicks AS total_clicks,
+  budget_value, can_serve AS can_serve_status""",
+    ),
+    TableKey.SEED_DAILY_SPEND: (
+        TableKey.GOLD_DAILY_SPEND,
+        """advertiser, advertiser_id, advertiser_key, spend_day,
+  gross_spend AS daily_gross_spend, net_spend AS daily_net_spend, clicks AS total_clicks,
+  budget_value, can_serve AS can_serve_status""",
+    ),
+    TableKey.SEED_MONTHLY_SPEND: (
+        TableKey.GOLD_MONTHLY_SPEND,
+        """advertiser, advertiser_id, advertiser_key, spend_month,
+  gross_spend AS monthly_gross_spend, net_spend AS monthly_net_spend, clicks AS total_clicks,
+  budget_value""",
+    ),
+    TableKey.SEED_LATEST_SERVING_STATUS: (
+        TableKey.GOLD_LATEST_SERVING_STATUS,
+        """advertiser, advertiser_id, advertiser_key, latest_hour,
+  latest_can_serve AS can_serve_status, budget_value, spend_to_date, current_period_start,
+  as_of""",
+    ),
+    TableKey.SEED_LATEST_CHANGED_BUDGETS: (
+        TableKey.GOLD_LATEST_CHANGED_BUDGETS,
+        """advertiser, advertiser_id, advertiser_key,
+  window_start AS spend_hour_start, budget_value""",
+    ),
+    TableKey.SEED_HOURLY_AVERAGE_BUDGET: (
+        TableKey.GOLD_HOURLY_AVERAGE_BUDGET,
+        """advertiser, advertiser_id, advertiser_key,
+  window_start AS spend_hour_start, avg_budget""",
+    ),
+    TableKey.SEED_COMBINED_SPEND_BUDGET: (
+        TableKey.GOLD_COMBINED_SPEND_BUDGET,
+        "advertiser, advertiser_key, spend_day, category, amount",
+    ),
+    TableKey.SEED_AGGREGATED_ADVERTISER_SPEND: (
+        TableKey.GOLD_AGGREGATED_ADVERTISER_SPEND,
+        """advertiser, advertiser_id, advertiser_key, total_gross_spend, total_net_spend,
+  total_clicks, latest_budget_value, latest_activity_time, current_serving_status""",
+    ),
+}
+
+
+def seed_views_sql(config: PipelineConfig) -> dict[str, str]:
+    """The original pipeline's Gold views (HourlySpend, ...) with its column names, each a
+    renaming projection of one of ours: view name -> its DDL. Create after `gold_views_sql`."""
+    return {
+        config.table(key): (
+            f"CREATE OR REPLACE VIEW {config.table(key)}\n"
+            f"COMMENT {sql_string(f'The original pipeline view over {config.table(ours)}.')}\n"
+            f"AS SELECT {columns}\nFROM {config.table(ours)}"
+        )
+        for key, (ours, columns) in SEED_VIEWS.items()
+    }
+
+
 def attribution_views_sql(config: PipelineConfig) -> dict[str, str]:
     """One view of gold_attribution per model (`gold_attribution_<model>`): name -> its DDL."""
     attribution = config.table(TableKey.GOLD_ATTRIBUTION)
@@ -192,6 +263,7 @@ def ensure_views(spark: SparkSession, config: PipelineConfig) -> list[str]:
     )
     if all(spark.catalog.tableExists(table) for table in gold_tables):
         views.update(gold_views_sql(config))
+        views.update(seed_views_sql(config))
     if spark.catalog.tableExists(config.table(TableKey.GOLD_ATTRIBUTION)):
         views.update(attribution_views_sql(config))
     for ddl in views.values():

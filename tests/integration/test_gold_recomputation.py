@@ -157,17 +157,18 @@ def monthly_spend(rows: Sequence[SpendRow]) -> list[tuple[Any, ...]]:
 
 
 def latest_changed_budgets(rows: Sequence[SpendRow]) -> list[tuple[Any, ...]]:
+    """The latest budget change of each advertiser (one row per advertiser)."""
+    changed = grouped([row for row in rows if row.budget_changed], lambda row: row.key)
     return [
         (
-            row.advertiser.label,
-            row.advertiser.advertiser_id,
-            row.key,
-            row.hour.window_start,
-            row.hour.window_start,
-            row.budget_value,
+            label(key_rows),
+            max_id(key_rows),
+            key,
+            newest(key_rows).hour.window_start,
+            newest(key_rows).hour.window_start,
+            newest(key_rows).budget_value,
         )
-        for row in rows
-        if row.budget_changed
+        for key, key_rows in changed.items()
     ]
 
 

@@ -62,6 +62,16 @@ class TableNames(_Frozen):
     gold_channel_spend_daily: Identifier = "gold_channel_spend_daily"
     gold_attribution_comparison: Identifier = "gold_attribution_comparison"
     gold_channel_performance: Identifier = "gold_channel_performance"
+    # The original pipeline's Gold views under their own names and columns (views.seed_views_sql),
+    # so that its queries and dashboards keep working next to ours.
+    seed_hourly_spend: Identifier = "HourlySpend"
+    seed_daily_spend: Identifier = "DailySpend"
+    seed_monthly_spend: Identifier = "MonthlySpend"
+    seed_latest_serving_status: Identifier = "LatestServingStatus"
+    seed_latest_changed_budgets: Identifier = "LatestChangedBudgets"
+    seed_hourly_average_budget: Identifier = "HourlyAverageBudget"
+    seed_combined_spend_budget: Identifier = "CombinedSpendBudget"
+    seed_aggregated_advertiser_spend: Identifier = "AggregatedAdvertiserSpend"
 
 
 class TableKey(StrEnum):
@@ -103,6 +113,14 @@ class TableKey(StrEnum):
     GOLD_CHANNEL_SPEND_DAILY = "gold_channel_spend_daily"
     GOLD_ATTRIBUTION_COMPARISON = "gold_attribution_comparison"
     GOLD_CHANNEL_PERFORMANCE = "gold_channel_performance"
+    SEED_HOURLY_SPEND = "seed_hourly_spend"
+    SEED_DAILY_SPEND = "seed_daily_spend"
+    SEED_MONTHLY_SPEND = "seed_monthly_spend"
+    SEED_LATEST_SERVING_STATUS = "seed_latest_serving_status"
+    SEED_LATEST_CHANGED_BUDGETS = "seed_latest_changed_budgets"
+    SEED_HOURLY_AVERAGE_BUDGET = "seed_hourly_average_budget"
+    SEED_COMBINED_SPEND_BUDGET = "seed_combined_spend_budget"
+    SEED_AGGREGATED_ADVERTISER_SPEND = "seed_aggregated_advertiser_spend"
 
 
 if {key.value for key in TableKey} != set(TableNames.model_fields):
