@@ -80,7 +80,7 @@ build: setup
 # Re-pin requirements/dev.lock after changing dependencies in pyproject.toml.
 # uv is itself pinned in the lock, so this needs `make setup` once.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra local --extra tools --group dev \
+	$(BIN)/uv pip compile pyproject.toml --extra local --extra tools --extra app --group dev \
 	  --constraint requirements/constraints.txt --generate-hashes \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements/dev.lock
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
@@ -45,7 +45,7 @@ def spend(spark: SparkSession, config: PipelineConfig) -> DataFrame:
     return spark.table(config.table(TableKey.GOLD_ADVERTISER_SPEND))
 
 
-def newest(column: str) -> F.Column:
+def newest(column: str) -> Column:
     return F.max_by(column, "window_start")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from rich.markup import escape
 
+from ad_marketing_pipeline.cli.app_commands import cmd_serve
 from ad_marketing_pipeline.cli.output import (
     console,
     describe_seconds,
@@ -42,6 +43,7 @@ __all__ = [
     "cmd_kafka_broker",
     "cmd_provision",
     "cmd_run",
+    "cmd_serve",
     "cmd_sql",
     "cmd_status",
     "console",
@@ -58,6 +60,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "sql": cmd_sql,
     "provision": cmd_provision,
     "demo": cmd_demo,
+    "serve": cmd_serve,
     "status": cmd_status,
     "config": cmd_config,
     "kafka-broker": cmd_kafka_broker,

@@ -158,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--report", type=Path, help="where to write the HTML report (default: ROOT/report.html)"
     )
+    demo.add_argument(
+        "--no-serve",
+        dest="serve",
+        action="store_false",
+        help="do not start the serving app after the pipeline (by default it runs until Ctrl-C)",
+    )
+    serve = commands.add_parser(
+        "serve",
+        parents=common,
+        help="the serving app: can_serve, the report API, the event collector, the dashboard",
+        description="Start the web app (uvicorn) on app.host:app.port: GET /v1/advertisers/ID/"
+        "serving, GET /v1/report, POST /v1/events, GET / (the live dashboard), GET /healthz, "
+        "GET /docs. It reads Gold as app.reader says and forwards events to the source.",
+    )
+    serve.add_argument("--host", help="interface to listen on (default: app.host)")
+    serve.add_argument("--port", type=int, help="port (default: app.port)")
     commands.add_parser(
         "status",
         parents=common,

@@ -10,6 +10,7 @@ Its modules, each name of which this package re-exports:
 - `sources`: where the events come from (files, Kafka, Event Hubs);
 - `sections`: the other sections (table names, paths, trigger, budget, quality, attribution,
   serving, ops, faults, Spark);
+- `app`: the serving app's section (`AppConfig`, `WarehouseConfig`);
 - `pipeline`: `PipelineConfig`, the whole configuration, and `join_path`;
 - `base`: the frozen base model of them all, and `Identifier`;
 - `loading`: `load_config` and the YAML, environment and `--set` overrides it applies;
@@ -20,6 +21,7 @@ Its modules, each name of which this package re-exports:
 
 from __future__ import annotations
 
+from ad_marketing_pipeline.config.app import AppConfig, WarehouseConfig
 from ad_marketing_pipeline.config.base import Identifier
 from ad_marketing_pipeline.config.errors import config_error_from
 from ad_marketing_pipeline.config.loading import (
@@ -75,6 +77,7 @@ __all__ = [
     "MASK",
     "SECRET_KEY_PATTERN",
     "SECRET_TEXT_PATTERN",
+    "AppConfig",
     "AttributionConfig",
     "BudgetPolicy",
     "ChannelRule",
@@ -98,6 +101,7 @@ __all__ = [
     "TableKey",
     "TableNames",
     "TriggerConfig",
+    "WarehouseConfig",
     "checked_interval",
     "config_error_from",
     "is_secret_key",

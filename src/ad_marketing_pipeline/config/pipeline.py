@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from ad_marketing_pipeline.config.app import AppConfig
 from ad_marketing_pipeline.config.base import _IDENTIFIER, _Frozen
 from ad_marketing_pipeline.config.sections import (
     AttributionConfig,
@@ -43,6 +44,7 @@ class PipelineConfig(_Frozen):
     ops: OpsConfig = OpsConfig()
     spark: SparkSettings = SparkSettings()
     faults: FaultsConfig = FaultsConfig()
+    app: AppConfig = AppConfig()
 
     @property
     def namespace(self) -> str:
