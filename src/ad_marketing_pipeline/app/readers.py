@@ -70,8 +70,10 @@ class DeltaGoldReader:
     """The local warehouse's Delta tables (`<paths.warehouse>/<schema>.db/<table>`), each
     opened once and brought up to its newest version before every query."""
 
-    def __init__(self, config: PipelineConfig) -> None:
-        self._database = join_path(config.path("warehouse"), f"{config.schema_name}.db")
+    def __init__(self, config: PipelineConfig, database: str | None = None) -> None:
+        """`database`: the folder of the schema's tables, when not where a local run keeps
+        them (`<paths.warehouse>/<schema>.db`)."""
+        self._database = database or join_path(config.path("warehouse"), f"{config.schema_name}.db")
         self._names = {key: getattr(config.tables, key.value) for key in QUERY_TABLES}
         self._tables: dict[TableKey, Any] = {}
         self._lock = threading.Lock()
