@@ -22,8 +22,9 @@ from helpers import PACKAGE_SOURCE, REPO_ROOT
 PACKAGE = "ad_marketing_pipeline"
 CONFIG = REPO_ROOT / "pyproject.toml"
 
-#: Top-level modules a job never imports: the command line, the demo, its report, dev tools.
-TOOL_SIDE = {"cli", "cli_entry", "demo", "report", "devtools"}
+#: Top-level modules a job never imports: the command line, the demo, its report, dev tools,
+#: the serving app.
+TOOL_SIDE = {"cli", "cli_entry", "demo", "report", "devtools", "app"}
 #: The layer packages, and their modules that are not transforms (the I/O around them).
 LAYER_PACKAGES = ("bronze", "silver", "gold", "serving", "attribution")
 NOT_TRANSFORMS = {

@@ -72,9 +72,10 @@ class ServingCache:
     def refresh(self) -> None:
         try:
             rows = self.reader.query(queries.SERVING_STATUS)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - keep answering from the last read
+            if str(error) != self.last_error:  # once per distinct failure, not every second
+                logger.warning("serving status not refreshed: %s", error)
             self.last_error = str(error)
-            logger.warning("serving status not refreshed: %s", error)
             return
         self.snapshot = ServingSnapshot.of(rows, self.clock())
         self.last_error = None
