@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.readwriter import DataStreamWriter
 
 from ad_marketing_pipeline.config import FaultsConfig, TriggerConfig
+from ad_marketing_pipeline.spark import is_spark_connect
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,6 @@ def read_table_stream(spark: SparkSession, table_name: str, trigger: TriggerConf
         .option("maxBytesPerTrigger", trigger.max_bytes_per_batch)
         .table(table_name)
     )
-
-
-def is_spark_connect(spark: SparkSession) -> bool:
-    """True for a Spark Connect session (serverless, Databricks Connect): no SparkContext."""
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 def streaming_query_id(spark: SparkSession, checkpoint: str) -> str:

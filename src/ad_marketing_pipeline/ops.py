@@ -39,7 +39,8 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.frames import local_frame
-from ad_marketing_pipeline.io import append_once, is_spark_connect
+from ad_marketing_pipeline.io import append_once
+from ad_marketing_pipeline.spark import is_spark_connect
 from ad_marketing_pipeline.tables import STREAMING_PROGRESS_SCHEMA
 
 BATCH_METRIC = "ops_batch"

@@ -154,3 +154,8 @@ def get_spark(
     spark = build_local_session(config.spark, warehouse, cwd=cwd or Path.cwd())
     register_warehouse_tables(spark, warehouse, config.schema_name)
     return spark
+
+
+def is_spark_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (serverless, Databricks Connect): no SparkContext."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")

@@ -18,9 +18,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql.streaming.query import StreamingQuery
 
 from ad_marketing_pipeline.config import PipelineConfig
-from ad_marketing_pipeline.io import MicroBatch, StreamTrigger, is_spark_connect
+from ad_marketing_pipeline.io import MicroBatch, StreamTrigger
 from ad_marketing_pipeline.ops import SPARK_JOBS
 from ad_marketing_pipeline.runtime import Runtime
+from ad_marketing_pipeline.spark import is_spark_connect
 from ad_marketing_pipeline.tables import TableSpec
 
 BatchWriter = Callable[[DataFrame, MicroBatch], None]

@@ -72,7 +72,7 @@ class ServingCache:
     def refresh(self) -> None:
         try:
             rows = self.reader.query(queries.SERVING_STATUS)
-        except Exception as error:  # noqa: BLE001 - keep answering from the last read
+        except Exception as error:
             if str(error) != self.last_error:  # once per distinct failure, not every second
                 logger.warning("serving status not refreshed: %s", error)
             self.last_error = str(error)

@@ -5,6 +5,7 @@ ingestion time."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -15,11 +16,13 @@ from ad_marketing_pipeline.config import (
     KafkaSource,
     PipelineConfig,
 )
-from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.sources.endpoint_check import check_kafka_endpoint
 from ad_marketing_pipeline.sources.eventhubs import eventhubs_kafka_options
 from ad_marketing_pipeline.sources.files import read_landing_files
 from ad_marketing_pipeline.sources.kafka import kafka_options, read_kafka
+
+if TYPE_CHECKING:  # only a type here: the serving app imports sources without Delta's jars
+    from ad_marketing_pipeline.runtime import Runtime
 
 
 def read_source(spark: SparkSession, config: PipelineConfig, *, on_databricks: bool) -> DataFrame:

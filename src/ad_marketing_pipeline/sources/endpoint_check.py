@@ -28,7 +28,7 @@ from pyspark.sql import SparkSession
 
 from ad_marketing_pipeline.config.secret_patterns import scrub
 from ad_marketing_pipeline.errors import SourceError
-from ad_marketing_pipeline.io import is_spark_connect
+from ad_marketing_pipeline.spark import is_spark_connect
 
 LOG = logging.getLogger(__name__)
 _WRAPPED_EXCEPTIONS = re.compile(r"^(?:[\w$.]+(?:Exception|Error): )+")
