@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pytest
 import yaml
+from databricks.bundles.apps import App
 from databricks.bundles.dashboards import Dashboard
 from databricks.bundles.jobs import Job, JobDict
 
@@ -83,16 +84,25 @@ def _bundle() -> dict[str, Any]:
 
 
 def _job_files() -> list[Path]:
+    """The files databricks.yml includes (jobs/*.job.yml, apps/*.app.yml)."""
     bundle = _bundle()
     files = sorted({path for pattern in bundle["include"] for path in REPO_ROOT.glob(pattern)})
     assert files, "databricks.yml includes no job files"
     return files
 
 
+def _apps() -> dict[str, tuple[Path, dict[str, Any]]]:
+    return {
+        key: (path, app)
+        for path in _job_files()
+        for key, app in _load(path)["resources"].get("apps", {}).items()
+    }
+
+
 def _jobs() -> dict[str, tuple[Path, dict[str, Any]]]:
     jobs: dict[str, tuple[Path, dict[str, Any]]] = {}
     for path in _job_files():
-        for key, job in _load(path)["resources"]["jobs"].items():
+        for key, job in _load(path)["resources"].get("jobs", {}).items():
             assert key not in jobs, f"job {key} is defined twice"
             jobs[key] = (path, job)
     return jobs
@@ -154,7 +164,7 @@ def test_databricks_yml_uses_only_known_keys() -> None:
     bundle = _bundle()
     assert set(bundle) <= BUNDLE_KEYS, set(bundle) - BUNDLE_KEYS
     assert bundle["bundle"]["name"] == "ad_marketing_pipeline"
-    assert bundle["include"] == ["jobs/*.yml"]
+    assert bundle["include"] == ["jobs/*.yml", "apps/*.yml"]
     for name, spec in bundle["variables"].items():
         assert set(spec) <= VARIABLE_KEYS, (name, set(spec) - VARIABLE_KEYS)
         assert spec.get("description"), f"variable {name} has no description"
@@ -173,7 +183,7 @@ def test_every_job_file_is_a_valid_job_resource() -> None:
     for path in _job_files():
         document = _load(path)
         assert set(document) == {"resources"}, path
-        assert set(document["resources"]) == {"jobs"}, path
+        assert set(document["resources"]) == {"apps" if path.parent.name == "apps" else "jobs"}
     for key, (_, job) in jobs.items():
         parsed = _parse_job(job)
         assert parsed.max_concurrent_runs == 1, key
@@ -204,6 +214,35 @@ def test_the_job_schema_rejects_typos_and_bad_enum_values(mutate: Any, message: 
     mutate(broken)
     with pytest.raises(ValueError, match=message):
         _parse_job(broken)
+
+
+def test_the_serving_app_resource_is_valid_and_runs_the_package() -> None:
+    apps = _apps()
+    assert set(apps) == {"serving_app"}
+    path, app = apps["serving_app"]
+    for target in TARGETS:
+        resolved = _substitute(app, _resolved_variables(target))
+        App.from_dict(resolved)
+        assert not [text for text in _strings(resolved) if "${var." in text]
+    source = (path.parent / app["source_code_path"]).resolve()
+    assert source == REPO_ROOT
+    requirements = (source / "requirements.txt").read_text()
+    for needed in ("fastapi", "uvicorn", "deltalake", "databricks-sql-connector", "plotly"):
+        assert needed in requirements
+    command = app["config"]["command"]
+    assert command[:3] == ["python", "-m", "ad_marketing_pipeline.app"]
+    env = {entry["name"]: entry for entry in app["config"]["env"]}
+    assert (source / env["PYTHONPATH"]["value"] / "ad_marketing_pipeline/app/__main__.py").is_file()
+    resources = {resource["name"]: resource for resource in app["resources"]}
+    assert env["DATABRICKS_WAREHOUSE_ID"]["value_from"] == "sql-warehouse"
+    assert resources["sql-warehouse"]["sql_warehouse"]["id"] == "${var.warehouse_id}"
+    assert (
+        resources[env["EVENTHUBS_CLIENT_SECRET"]["value_from"]]["secret"]["key"]
+        == (_load(REPO_ROOT / "conf/prod.yml")["source"]["auth"]["secret_key"])
+    )
+    assert {entry["level"] for entry in app["permissions"]} <= {"CAN_MANAGE", "CAN_USE"}
+    for env_name in ("dev", "prod"):
+        assert _load(REPO_ROOT / f"conf/{env_name}.yml")["app"]["reader"] == "warehouse"
 
 
 def test_the_dashboard_resource_is_valid_and_its_file_exists() -> None:
