@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=common,
         help="the whole pipeline on generated landing files into local Delta tables",
         description="Generate landing files (unless the landing folder has some), run every "
-        "layer once into local Delta tables under --root, and print a summary.",
+        "layer once into local Delta tables under --root, print a summary, then start the "
+        "serving app on app.host:app.port until Ctrl-C (--no-serve: stop after the summary).",
     )
     demo.add_argument("--events", type=int, default=200_000, help="lines to generate")
     demo.add_argument("--advertisers", type=int, default=50)

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 
+from ad_marketing_pipeline.app.server import run_app
 from ad_marketing_pipeline.cli.output import (
     console,
     print_demo_summary,
@@ -107,6 +108,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     print_demo_summary(summary, results_console())
     results_console().print(f"report: {summary.report.resolve().as_uri()}")
+    if args.serve:
+        config = runtime.config
+        runtime.spark.stop()  # the app reads the Delta tables itself, without Spark
+        url = f"http://{config.app.host}:{config.app.port}/"
+        results_console().print(f"serving app: {url} (API docs: {url}docs); Ctrl-C stops it")
+        run_app(config, os.environ)
     return 0
 
 
