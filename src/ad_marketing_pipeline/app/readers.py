@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from ad_marketing_pipeline.errors import ConfigError, PipelineError
 
 Row = dict[str, Any]
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_CACHED_RESULTS = 64  # the newest query results kept, each with its tables' versions
 
 
 class GoldUnavailableError(PipelineError):
@@ -76,6 +78,7 @@ class DeltaGoldReader:
         self._database = database or join_path(config.path("warehouse"), f"{config.schema_name}.db")
         self._names = {key: getattr(config.tables, key.value) for key in QUERY_TABLES}
         self._tables: dict[TableKey, Any] = {}
+        self._results: OrderedDict[str, tuple[list[int], list[Row]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _table(self, key: TableKey) -> Any:
@@ -93,17 +96,28 @@ class DeltaGoldReader:
         return table
 
     def query(self, sql: str) -> list[Row]:
+        """The rows of `sql`; the same query on the same table versions is answered from the
+        last result (the serving status is asked every second and changes far less often)."""
         with self._lock:
+            tables = {key.value: self._table(key) for key in tables_named(sql)}
+            versions = [table.version() for table in tables.values()]
+            cached = self._results.get(sql)
+            if cached is not None and cached[0] == versions:
+                self._results.move_to_end(sql)
+                return [dict(row) for row in cached[1]]
             builder = QueryBuilder()
-            names = {}
-            for key in tables_named(sql):
-                builder.register(key.value, self._table(key))
-                names[key.value] = key.value
-            result = pa.table(builder.execute(sql.format(**names)))
-        return utc_rows(result.to_pylist())
+            for name, table in tables.items():
+                builder.register(name, table)
+            names = {name: name for name in tables}
+            rows = utc_rows(pa.table(builder.execute(sql.format(**names))).to_pylist())
+            self._results[sql] = (versions, rows)
+            while len(self._results) > _CACHED_RESULTS:
+                self._results.popitem(last=False)
+        return [dict(row) for row in rows]
 
     def close(self) -> None:
         self._tables.clear()
+        self._results.clear()
 
 
 # ---------------------------------------------------------------------------------------------
