@@ -154,18 +154,18 @@ def source_forward(config: PipelineConfig) -> Forward:
     source = config.source
     if isinstance(source, FilesSource):
         return landing_file_forward(Path(config.landing_path))
+    if isinstance(source, EventHubsSource) and not source.bootstrap_servers:
+        return lambda lines: _discard(send_to_eventhubs(lines, client=eventhubs_client(source)))
     if isinstance(source, KafkaSource):
         if not source.topics:
             raise ConfigError("the event collector sends to source.topics[0]; set source.topics")
         settings, topic = kafka_producer_config(source), source.topics[0]
-        return lambda lines: _sent(send_to_kafka(lines, producer_config=settings, topic=topic))
-    if isinstance(source, EventHubsSource):
-        if source.bootstrap_servers:  # a Kafka endpoint of its own (the local stand-in)
-            settings, topic = eventhubs_kafka_producer_config(source), source.event_hub
-            return lambda lines: _sent(send_to_kafka(lines, producer_config=settings, topic=topic))
-        return lambda lines: _sent(send_to_eventhubs(lines, client=eventhubs_client(source)))
-    raise TypeError(f"no forwarder for source kind {source.kind!r}")
+    elif isinstance(source, EventHubsSource):  # a Kafka endpoint of its own (a local stand-in)
+        settings, topic = eventhubs_kafka_producer_config(source), source.event_hub
+    else:
+        raise TypeError(f"no forwarder for source kind {source.kind!r}")
+    return lambda lines: _discard(send_to_kafka(lines, producer_config=settings, topic=topic))
 
 
-def _sent(_count: int) -> None:
-    """Sending raised if any event was not delivered; nothing else to do."""
+def _discard(_sent: int) -> None:
+    """The senders return how many they sent and raise if any was not delivered."""

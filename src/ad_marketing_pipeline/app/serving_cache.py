@@ -33,10 +33,9 @@ class ServingSnapshot:
     rows: dict[str, Row]
     aliases: dict[str, str]  # advertiser id or name -> key (names given to several: absent)
     written_at: datetime | None  # newest updated_at: when the serving stream last wrote
-    read_at: datetime
 
     @classmethod
-    def of(cls, rows: list[Row], read_at: datetime) -> ServingSnapshot:
+    def of(cls, rows: list[Row]) -> ServingSnapshot:
         by_key = {row["advertiser_key"]: row for row in rows}
         aliases: dict[str, str] = {}
         ambiguous: set[str] = set()
@@ -49,7 +48,7 @@ class ServingSnapshot:
         for alias in ambiguous:
             del aliases[alias]
         written = [row["updated_at"] for row in rows if row.get("updated_at")]
-        return cls(by_key, aliases, max(written, default=None), read_at)
+        return cls(by_key, aliases, max(written, default=None))
 
     def find(self, advertiser: str) -> Row | None:
         key = advertiser if advertiser in self.rows else self.aliases.get(advertiser)
@@ -77,7 +76,7 @@ class ServingCache:
                 logger.warning("serving status not refreshed: %s", error)
             self.last_error = str(error)
             return
-        self.snapshot = ServingSnapshot.of(rows, self.clock())
+        self.snapshot = ServingSnapshot.of(rows)
         self.last_error = None
 
     def start(self) -> None:
@@ -94,14 +93,16 @@ class ServingCache:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def data_age_seconds(self) -> float | None:
-        snapshot = self.snapshot
+    def data_age_seconds(self, snapshot: ServingSnapshot | None = None) -> float | None:
+        """Seconds since the serving stream last wrote `snapshot` (the current one by default);
+        None when nothing was read."""
+        snapshot = snapshot or self.snapshot
         if snapshot is None or snapshot.written_at is None:
             return None
         return max(0.0, (self.clock() - snapshot.written_at).total_seconds())
 
-    def is_stale(self) -> bool:
-        age = self.data_age_seconds()
+    def is_stale(self, age: float | None = None) -> bool:
+        age = self.data_age_seconds() if age is None else age
         return age is None or age > self.settings.max_data_age_seconds
 
     def answer(self, advertiser: str) -> dict[str, Any] | None:
@@ -111,7 +112,8 @@ class ServingCache:
         row = snapshot.find(advertiser) if snapshot is not None else None
         if snapshot is not None and snapshot.rows and row is None:
             return None
-        stale = self.is_stale()
+        age = self.data_age_seconds(snapshot)  # one clock reading and one snapshot per answer
+        stale = self.is_stale(age)
         policy_answer = self.settings.stale_policy == "fail_open"
         row = row or {}
         return {
@@ -126,7 +128,7 @@ class ServingCache:
             "period_start": row.get("current_period_start"),
             "as_of": row.get("as_of"),
             "written_at": snapshot.written_at if snapshot else None,
-            "data_age_seconds": self.data_age_seconds(),
+            "data_age_seconds": age,
             "stale": stale,
             "answered_by": self.settings.stale_policy if stale else "data",
         }
