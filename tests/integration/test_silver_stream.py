@@ -24,9 +24,9 @@ from ad_marketing_pipeline.io import MicroBatch, StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
-from ad_marketing_pipeline.silver.stream import SILVER, stored_events_near
+from ad_marketing_pipeline.silver.stream import SILVER, quarantined_near, stored_events_near
 from ad_marketing_pipeline.streams import micro_batches
-from ad_marketing_pipeline.tables import BRONZE_SCHEMA
+from ad_marketing_pipeline.tables import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from events import append_to_silver, click, conversion
 from helpers import assert_frames_equal, kill_run_after_batches, write_conf
 
@@ -243,6 +243,51 @@ def test_the_duplicate_check_reads_only_the_days_its_batch_touches(
     expected = [event.event_id for offset in (5, 6, 7) for event in history[offset]]
     assert sorted(row["event_id"] for row in rows) == sorted(expected)
     assert files_read(execution) == 3  # of 12
+
+
+def test_the_quarantine_check_reads_only_the_positions_its_batch_holds(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = silver_config(tmp_path)
+    ensure_tables(prepare_runtime(spark, config, environ={}), SILVER.tables)
+    table = config.table(TableKey.SILVER_QUARANTINE)
+
+    def record(topic: str | None, partition: int | None, offset: int) -> dict[str, object]:
+        kind = "kafka" if topic else "files"
+        path = None if topic else "/landing/a.jsonl"
+        return {
+            "payload": "{",
+            "source_kind": kind,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "file_path": path,
+            "ingested_at": datetime(2026, 2, 1, tzinfo=UTC),
+            "silver_query_id": "q",
+            "silver_batch_id": 1,
+        }
+
+    for file in range(12):  # one file per earlier batch: 10 offsets of partition 0, 10 of 1
+        rows = [record("t", p, file * 10 + n) for p in (0, 1) for n in range(10)]
+        spark.createDataFrame(rows, QUARANTINE_SCHEMA).write.format("delta").mode(
+            "append"
+        ).saveAsTable(table)
+    spark.createDataFrame([record(None, None, 55)], QUARANTINE_SCHEMA).write.format("delta").mode(
+        "append"
+    ).saveAsTable(table)
+    invalid = spark.createDataFrame(
+        [record("t", 0, 51), record("t", 0, 58), record(None, None, 55), record(None, None, None)],
+        QUARANTINE_SCHEMA,
+    )
+    micro = MicroBatch("silver", "another-stream", 0)
+
+    known = quarantined_near(spark.table(table), invalid, micro)
+    execution = known._jdf.queryExecution()
+    rows = known.collect()
+
+    positions = {(row["topic"], row["partition"], row["offset"]) for row in rows}
+    assert positions == {("t", 0, offset) for offset in range(51, 59)} | {(None, None, 55)}
+    assert files_read(execution) == 2  # of 13
 
 
 def files_read(execution: Any) -> int:

@@ -1,16 +1,16 @@
 """The bronze_ad_events -> silver_ad_events / silver_quarantine stream (foreachBatch, because
 de-duplicating against the whole table cannot stream).
 
-Each micro-batch is parsed and validated (`transforms`), its events whose event_id Silver does
-not have yet are inserted, the rest of its records quarantined with their reasons (a record
-whose source position quarantine already holds is not added twice), and its counts recorded in
-ops_data_quality. Event ids are checked against the stored events stamped on the batch's event
-days, give or take `quality.duplicate_window_days` (`duplicate_scope`): the days a batch
-touches, found by file statistics, not all of history. Every append is keyed by the stream and
-the batch (`MicroBatch`), so a batch re-run after a crash changes nothing; and the batch is
-checked against rows other batches wrote only, so a re-run counts the same inserted and
-duplicate rows as the first run did, and a new checkpoint re-reading Bronze counts what Silver
-holds as duplicates.
+Each micro-batch is parsed and validated (`transforms`), its events whose event_id Silver does not
+have yet are inserted, the rest of its records quarantined with their reasons (a record whose
+source position quarantine already holds is not added twice), and its counts recorded in
+ops_data_quality. Quarantine is checked at the batch's own source positions (offset ranges per
+partition), not read whole. Event ids are checked against the stored events stamped on the batch's
+event days, give or take `quality.duplicate_window_days` (`duplicate_scope`): the days a batch
+touches, found by file statistics, not all of history. Every append is keyed by the stream and the
+batch (`MicroBatch`), so a batch re-run after a crash changes nothing; and the batch is checked
+against rows other batches wrote only, so a re-run counts the same inserted and duplicate rows as
+the first run did, and a new checkpoint re-reading Bronze counts what Silver holds as duplicates.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from ad_marketing_pipeline.io import MicroBatch, read_table_stream
 from ad_marketing_pipeline.ops import observe_batch
 from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.silver.transforms import (
+    OffsetRange,
     duplicate_scope,
     first_received_per_event,
     not_stored_before,
     parse_payloads,
+    position_scope,
     split_invalid,
     to_quarantine,
     to_silver_events,
@@ -103,6 +105,30 @@ def stored_events_near(
     )
 
 
+def offset_ranges(records: DataFrame) -> list[OffsetRange]:
+    """The offset range of `records` (Bronze's shape) in each source partition, sorted; records
+    without an offset have no position and are left out."""
+    rows = (
+        records.filter(F.col("offset").isNotNull())
+        .groupBy("topic", "partition")
+        .agg(F.min("offset").alias("first"), F.max("offset").alias("last"))
+        .collect()
+    )
+    ranges = [OffsetRange(r["topic"], r["partition"], r["first"], r["last"]) for r in rows]
+    return sorted(ranges, key=lambda r: (r.topic or "", -1 if r.partition is None else r.partition))
+
+
+def quarantined_near(quarantine: DataFrame, invalid: DataFrame, micro: MicroBatch) -> DataFrame:
+    """The quarantined records (their positions) a batch's `invalid` records can be copies of:
+    those at the batch's offsets in the same source partitions (`position_scope`, which Delta
+    answers from file statistics), less the rows this very batch wrote."""
+    return (
+        quarantine.filter(position_scope(offset_ranges(invalid)))
+        .filter(_not_from(micro))
+        .select(*_POSITION_COLUMNS)
+    )
+
+
 def silver_writer(config: PipelineConfig) -> BatchWriter:
     """The Silver micro-batch writer (see the module's docstring)."""
     silver_table = config.table(TableKey.SILVER_EVENTS)
@@ -143,7 +169,7 @@ def silver_writer(config: PipelineConfig) -> BatchWriter:
             by_reason: dict[str, int] = {}
             quarantined_rows = 0
             if input_rows > valid_rows:
-                known = spark.table(quarantine_table).filter(_not_from(micro))
+                known = quarantined_near(spark.table(quarantine_table), invalid, micro)
                 new_quarantined = (
                     new_quarantined_records(invalid, known).withColumns(written_by).persist()
                 )

@@ -14,8 +14,9 @@ are quarantined as `value_out_of_range`: one absurd value must not overflow a la
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from functools import cache
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache, reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -311,6 +312,43 @@ def duplicate_scope(event_days: Iterable[int], window_days: int) -> Column:
     Delta skips every file whose `event_time` statistics lie outside: the check reads the
     days a batch touches, whatever the age of history. No days, no rows."""
     return within_days(F.col("event_time"), event_days, window_days)
+
+
+#: More (topic, partition) offset ranges than this in one batch become one range over them all:
+#: a filter of hundreds of ranges would cost more to plan than it saves.
+MAX_POSITION_RANGES = 64
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """The offsets of a batch's records in one source partition (a Kafka topic's partition;
+    for landing files, topic and partition are null and the offset is a line number)."""
+
+    topic: str | None
+    partition: int | None
+    first: int
+    last: int
+
+
+def position_scope(ranges: Sequence[OffsetRange]) -> Column:
+    """Which quarantined records a batch's invalid records can be copies of (a source read
+    again): those of the same topic and partition whose offset lies within the batch's offsets
+    there (one range over all of them when there are more than MAX_POSITION_RANGES). Delta
+    skips every quarantine file whose offset statistics lie outside, so the check reads what a
+    batch's positions reach, not all of quarantine. No ranges, no rows."""
+    if len(ranges) > MAX_POSITION_RANGES:
+        first, last = min(r.first for r in ranges), max(r.last for r in ranges)
+        return F.col("offset").between(first, last)
+    return reduce(
+        Column.__or__,
+        (
+            F.col("topic").eqNullSafe(F.lit(r.topic).cast("string"))
+            & F.col("partition").eqNullSafe(F.lit(r.partition).cast("int"))
+            & F.col("offset").between(r.first, r.last)
+            for r in ranges
+        ),
+        F.lit(False),
+    )
 
 
 def first_received_per_event(events: DataFrame) -> DataFrame:
