@@ -135,8 +135,9 @@ def set_aside(batch: MicroBatch, silver: DataFrame, poison: dict[str, str], tabl
 
 @dataclass
 class DeadLetteringWriter:
-    """The micro-batch writer of a layer that reads Silver's stream (Gold, attribution): it runs
-    `process` on the batch's events (`columns` of them, all when empty), sets aside in
+    """The micro-batch writer of a layer that reads Silver's stream (Gold, attribution): it tells
+    `start` (when given) of the whole batch, runs `process` on the batch's events (`columns` of
+    them, all when empty), sets aside in
     `dead_letters` the events the processing fails on (`process_isolating`), leaves them out
     from then on, and finishes the batch."""
 
@@ -145,6 +146,7 @@ class DeadLetteringWriter:
     silver_table: str
     dead_letters: str
     columns: Sequence[str] = ()
+    start: Callable[[DataFrame], None] | None = None  # told of each whole batch first
     dead_lettered: frozenset[str] | None = None  # read at the first batch
 
     def __call__(self, batch: DataFrame, micro: MicroBatch) -> None:
@@ -155,6 +157,8 @@ class DeadLetteringWriter:
         # (which also keeps the batch's observed metrics, see ops.observe_batch, exact).
         events = (batch.select(*self.columns) if self.columns else batch).persist()
         try:
+            if self.start is not None:
+                self.start(events)
             poison = process_isolating(
                 events,
                 lambda rows, left_out: self.process(rows, left_out, micro),

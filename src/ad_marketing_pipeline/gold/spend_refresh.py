@@ -5,14 +5,15 @@ with one MERGE (or the whole table rewritten by a rebuild)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DecimalType, StringType, TimestampType
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.frames import local_frame, schema_of
+from ad_marketing_pipeline.gold.click_lookup import ClickLookup
 from ad_marketing_pipeline.gold.planning import (
     SPEND_EVENT_TYPES,
     ChangedTypes,
@@ -32,7 +33,6 @@ from ad_marketing_pipeline.gold.tables import (
 from ad_marketing_pipeline.io import MicroBatch
 
 CARRIED_BUDGETS = schema_of(advertiser_key=StringType(), carried_budget_value=DecimalType(18, 6))
-CLICK_IDS = schema_of(click_id=StringType())
 CLICK_KEYS = schema_of(click_id=StringType(), advertiser_key=StringType())
 REFUND_TIMES = schema_of(click_id=StringType(), event_time=TimestampType())
 TOUCHED_KEYS = schema_of(advertiser_key=StringType(), event_time=TimestampType())
@@ -41,55 +41,31 @@ SCOPE_STARTS = schema_of(advertiser_key=StringType(), scope_start=TimestampType(
 SPEND_KEYS = ("advertiser_key", "window_start")
 
 
-# Refunds come after their clicks, usually within days: a click is first looked for this long
-# before its refund (Delta skips older files by event_time), then, if not found, everywhere.
-REFUNDED_CLICK_SEARCH = timedelta(days=31)
-_CLICK_COLUMNS = (
-    "click_id",
-    "event_time",
-    "advertiser_key",
-    "advertiser",
-    "advertiser_id",
-    "amount",
-)
-
-
-def _find_clicks(silver: DataFrame, click_ids: set[str], not_before: datetime) -> DataFrame:
-    """The clicks with these click ids (a small frame), looked for from `not_before` -
-    REFUNDED_CLICK_SEARCH on first, and in all of Silver only for those not found there."""
-    spark = silver.sparkSession
-    clicks = of_type(silver, "ad_click").select(*_CLICK_COLUMNS)
-
-    def lookup(frame: DataFrame, ids: set[str]) -> list[Row]:
-        wanted = local_frame(spark, [(i,) for i in sorted(ids)], CLICK_IDS)
-        return frame.join(F.broadcast(wanted), "click_id", "left_semi").collect()
-
-    found: list[Row] = []
-    if click_ids:
-        recent = clicks.filter(F.col("event_time") >= not_before - REFUNDED_CLICK_SEARCH)
-        found = lookup(recent, click_ids)
-    missing = click_ids - {row["click_id"] for row in found}
-    if missing:
-        found += lookup(clicks, missing)
-    return local_frame(spark, found, clicks.schema)
-
-
-def _credited_since(silver: DataFrame, since: datetime) -> DataFrame:
+def _credited_since(
+    silver: DataFrame, since: datetime, clicks: ClickLookup, left_out: frozenset[str]
+) -> DataFrame:
     """Credited refunds booked from `since` on (each click's first refund, see spend.py)."""
     refunds = of_type(silver, "click_refund")
     recent = refunds.filter(F.col("event_time") >= since).select("click_id").distinct()
-    clicks = _find_clicks(silver, {row["click_id"] for row in recent.collect()}, since)
-    first_click = clicks.agg(F.min("event_time")).first()
-    if first_click is None or first_click[0] is None:
-        return credited_refunds(refunds.limit(0), clicks)
+    ids = {row["click_id"] for row in recent.collect()}
+    found = clicks.find(silver, ids, since, left_out)
+    first_click = min((row["event_time"] for row in found.rows), default=None)
+    if first_click is None:
+        return credited_refunds(refunds.limit(0), found.frame)
     # All refunds of those clicks, earlier ones too, decide which refund is each click's first.
-    their_refunds = refunds.filter(F.col("event_time") >= first_click[0]).join(
-        F.broadcast(clicks.select("click_id")), "click_id", "left_semi"
+    their_refunds = refunds.filter(F.col("event_time") >= first_click).join(
+        F.broadcast(found.frame.select("click_id")), "click_id", "left_semi"
     )
-    return credited_refunds(their_refunds, clicks).filter(F.col("event_time") >= since)
+    return credited_refunds(their_refunds, found.frame).filter(F.col("event_time") >= since)
 
 
-def _touched_spend_keys(changed: DataFrame, silver: DataFrame, types: ChangedTypes) -> DataFrame:
+def _touched_spend_keys(
+    changed: DataFrame,
+    silver: DataFrame,
+    types: ChangedTypes,
+    clicks: ClickLookup,
+    left_out: frozenset[str],
+) -> DataFrame:
     """`planning.touched_spend_keys` of the batch, with the clicks its refunds credit and the
     refunds of its clicks looked up in Silver (each read only when the batch has such events,
     from the earliest of them on)."""
@@ -98,7 +74,7 @@ def _touched_spend_keys(changed: DataFrame, silver: DataFrame, types: ChangedTyp
     if types.has("click_refund"):
         refunds = of_type(changed, "click_refund").select("click_id")
         ids = {row["click_id"] for row in refunds.collect()}
-        credited_clicks = _find_clicks(silver, ids, types.earliest["click_refund"])
+        credited_clicks = clicks.find(silver, ids, types.earliest["click_refund"], left_out).frame
     early_refunds = local_frame(spark, [], REFUND_TIMES)
     if types.has("ad_click"):
         early_refunds = (
@@ -129,17 +105,22 @@ def refresh_spend(
     *,
     moves: Mapping[str, str],
     batch: MicroBatch,
+    clicks: ClickLookup | None = None,
+    left_out: frozenset[str] = frozenset(),
 ) -> None:
     """Bring gold_advertiser_spend up to date with Silver (events with `advertiser_key`): for
     the changed events' advertisers and periods, or entirely when `changed` is None. The hours
     of each advertiser in scope are replaced whole (rows the recomputation no longer has are
-    deleted), and so are the hours of the keys `moves` names (old key -> new key)."""
+    deleted), and so are the hours of the keys `moves` names (old key -> new key). Refunded
+    clicks are found through `clicks` (the stream's lookup, which remembers searches of all of
+    Silver; a fresh one when None), never among the `left_out` (dead-lettered) events."""
     spark = silver.sparkSession
     table = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     columns = ADVERTISER_SPEND_SCHEMA.fieldNames()
     if changed is None:
         batch.overwrite_table(_all_spend_hours(silver, config), table, columns)
         return
+    clicks = ClickLookup() if clicks is None else clicks
     existing = spark.table(table)
     moved_from: dict[str, datetime] = {}
     if moves:
@@ -152,7 +133,7 @@ def refresh_spend(
         ):
             moved_from[row["advertiser_key"]] = row["scope_start"]
     touched = (
-        _touched_spend_keys(changed, silver, types)
+        _touched_spend_keys(changed, silver, types, clicks, left_out)
         if types.has(*SPEND_EVENT_TYPES)
         else local_frame(spark, [], TOUCHED_KEYS)
     )
@@ -164,7 +145,7 @@ def refresh_spend(
     recent = silver.filter(F.col("event_time") >= since)
     observations = spend_observations(
         of_type(recent, "ad_click"),
-        _credited_since(silver, since),
+        _credited_since(silver, since, clicks, left_out),
         of_type(recent, "budget_update"),
     )
     in_scope = observations.join(scope, "advertiser_key").filter(

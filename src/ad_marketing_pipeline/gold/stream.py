@@ -32,8 +32,9 @@ from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.deadletters import DeadLetteringWriter, dead_lettered_ids, excluding
 from ad_marketing_pipeline.gold.advertiser_pairs import read_directory, save_pairs
 from ad_marketing_pipeline.gold.advertisers import advertiser_pairs, new_pairs, with_advertiser_keys
+from ad_marketing_pipeline.gold.click_lookup import ClickLookup
 from ad_marketing_pipeline.gold.facts_refresh import refresh_facts
-from ad_marketing_pipeline.gold.planning import ChangedTypes
+from ad_marketing_pipeline.gold.planning import ChangedTypes, of_type
 from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import MicroBatch
@@ -58,9 +59,17 @@ CHANGED_COLUMNS = (
 
 
 def refresh_gold(
-    silver: DataFrame, config: PipelineConfig, changed: DataFrame | None, batch: MicroBatch
+    silver: DataFrame,
+    config: PipelineConfig,
+    changed: DataFrame | None,
+    batch: MicroBatch,
+    *,
+    clicks: ClickLookup | None = None,
+    left_out: frozenset[str] = frozenset(),
 ) -> None:
-    """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild)."""
+    """Every Gold table up to date with Silver, for what `changed` touches (None: rebuild).
+    `clicks`: the stream's lookup of refunded clicks (click_lookup.py); `left_out`: the events
+    `silver` and `changed` leave out (dead-lettered)."""
     spark = silver.sparkSession
     names_table = config.table(TableKey.GOLD_ADVERTISERS)
     if changed is None:
@@ -79,7 +88,19 @@ def refresh_gold(
     keyed_changed = changed.transform(keyed).localCheckpoint()
     types = ChangedTypes.of(keyed_changed)
     moves = before.moves(after)
-    refresh_spend(silver.transform(keyed), config, keyed_changed, types, moves=moves, batch=batch)
+    clicks = ClickLookup() if clicks is None else clicks
+    if moves:
+        clicks.forget_all()  # its rows carry the keys that moved
+    refresh_spend(
+        silver.transform(keyed),
+        config,
+        keyed_changed,
+        types,
+        moves=moves,
+        batch=batch,
+        clicks=clicks,
+        left_out=left_out,
+    )
     refresh_facts(silver.transform(keyed), config, keyed_changed, types, moves=moves, batch=batch)
     # Last: a batch replayed after the pairs were saved learns nothing and moves nothing.
     save_pairs(spark, learned, names_table, batch)
@@ -89,13 +110,25 @@ def gold_writer(config: PipelineConfig) -> DeadLetteringWriter:
     """The Silver -> Gold micro-batch writer (foreachBatch: MERGEs cannot stream). Events Gold
     cannot process are set aside (ops_dead_letters) and left out of Silver from then on."""
     silver_table = config.table(TableKey.SILVER_EVENTS)
+    clicks = ClickLookup()
+
+    def start(batch: DataFrame) -> None:
+        clicks.start_batch(of_type(batch, "ad_click"))
 
     def process(changed: DataFrame, left_out: frozenset[str], micro: MicroBatch) -> None:
         silver = changed.sparkSession.table(silver_table)
-        refresh_gold(excluding(silver, left_out), config, excluding(changed, left_out), micro)
+        refresh_gold(
+            excluding(silver, left_out),
+            config,
+            excluding(changed, left_out),
+            micro,
+            clicks=clicks,
+            left_out=left_out,
+        )
 
     return DeadLetteringWriter(
         layer="gold",
+        start=start,
         process=process,
         silver_table=silver_table,
         dead_letters=config.table(TableKey.OPS_DEAD_LETTERS),
