@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import reduce
 
 from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
@@ -94,16 +95,41 @@ PERFORMANCE_KEYS_SCHEMA = schema_of(
 )
 
 
-def _facts_the_batch_can_alter(existing_facts: DataFrame, types: ChangedTypes) -> DataFrame:
-    """The stored facts `affected_conversions` must look at: all of them when the batch
-    cancels conversions (of any age); else, for its late clicks, those converted from its
-    earliest click on (a click is credited to later conversions only), which Delta skips
-    files for by `converted_at`; none otherwise (new conversions come from the batch)."""
-    if types.has("conversion_cancellation"):
-        return existing_facts
+# A cancellation comes after its conversion, usually within days: the conversion's fact is first
+# looked for among those converted this long before the batch's earliest cancellation (Delta
+# skips older files by converted_at), then, if not found, among all of them.
+CANCELLED_CONVERSION_SEARCH = timedelta(days=31)
+
+
+def _facts_the_batch_can_alter(
+    existing_facts: DataFrame, changed: DataFrame, types: ChangedTypes
+) -> DataFrame:
+    """The stored facts `affected_conversions` must look at: for the batch's cancellations,
+    the facts of the conversions they name (found near them, else in all the facts: a
+    cancellation whose conversion has not arrived costs one search of all the facts, in its
+    own batch only; the conversion, when it comes, reads its cancellation from Silver); for
+    its late clicks, the facts converted from its earliest click on (a click is credited to
+    later conversions only), which Delta skips files for by `converted_at`; none otherwise
+    (new conversions come from the batch)."""
+    spark = existing_facts.sparkSession
+    parts: list[DataFrame] = []
     if types.has("ad_click"):
-        return existing_facts.filter(F.col("converted_at") >= types.earliest["ad_click"])
-    return existing_facts.limit(0)
+        parts.append(existing_facts.filter(F.col("converted_at") >= types.earliest["ad_click"]))
+    if types.has("conversion_cancellation"):
+        cancellations = of_type(changed, "conversion_cancellation").select("conversion_id")
+        ids = {row[0] for row in cancellations.distinct().collect() if row[0] is not None}
+
+        def named(facts: DataFrame, wanted: set[str]) -> DataFrame:
+            frame = local_frame(spark, [(i,) for i in sorted(wanted)], CONVERSION_IDS)
+            return facts.join(F.broadcast(frame), "conversion_id", "left_semi")
+
+        since = types.earliest["conversion_cancellation"] - CANCELLED_CONVERSION_SEARCH
+        near = named(existing_facts.filter(F.col("converted_at") >= since), ids)
+        parts.append(near)
+        missing = ids - {row[0] for row in near.select("conversion_id").collect()}
+        if missing:
+            parts.append(named(existing_facts, missing))
+    return reduce(DataFrame.unionByName, parts, existing_facts.limit(0))
 
 
 def refresh_facts(
@@ -136,7 +162,7 @@ def refresh_facts(
     conversions_at = (
         affected_conversions(
             changed,
-            _facts_the_batch_can_alter(existing_facts, types),
+            _facts_the_batch_can_alter(existing_facts, changed, types),
             config.attribution.lookback_days,
         )
         if types.has("conversion", "conversion_cancellation", "ad_click")

@@ -1,7 +1,9 @@
-"""Gold's lookup of refunded clicks (gold/click_lookup.py) on a real Silver table: it searches
-all of Silver once for a click that is not near its refund, remembers the answer across
-micro-batches until a batch brings a click with that id, and a stream whose refunds' clicks
-never arrive (or arrive late) still equals a full refresh."""
+"""Gold's searches of history for what a batch's refunds and cancellations name, on real tables.
+The lookup of refunded clicks (gold/click_lookup.py) searches all of Silver once for a click that
+is not near its refund and remembers the answer across micro-batches until a batch brings a
+click with that id; a cancelled conversion's fact is looked for near the cancellation first.
+Streams whose refunds' clicks or cancellations' conversions are far away, late or missing
+equal a full refresh."""
 
 from __future__ import annotations
 
@@ -21,7 +23,16 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
-from events import Event, append_to_silver, budget, click, refund, silver_frame
+from events import (
+    Event,
+    append_to_silver,
+    budget,
+    cancellation,
+    click,
+    conversion,
+    refund,
+    silver_frame,
+)
 from helpers import assert_frames_equal
 
 
@@ -134,3 +145,42 @@ def test_a_stream_of_refunds_without_their_clicks_equals_a_full_refresh(
     run_layers(runtime, ["gold"], StreamTrigger(), full_refresh=True)
 
     assert_frames_equal(spark.table(spend), incremental)
+
+
+def cancellations_far_from_or_before_their_conversions() -> list[list[Event]]:
+    """Silver commits, one Gold micro-batch each: a cancellation more than a month after its
+    conversion, one whose conversion never arrives, one whose conversion arrives late."""
+    return [
+        [
+            conversion("v-old", user_id="u-1", revenue=40, at="2024-01-10T10:00:00Z"),
+            click("c-1", advertiser="acme", user_id="u-2", at="2024-03-01T08:00:00Z"),
+            conversion("v-1", user_id="u-2", revenue=10, at="2024-03-01T09:00:00Z"),
+        ],
+        [cancellation("v-old", at="2024-03-02T10:00:00Z")],
+        [cancellation("v-never", at="2024-03-02T11:00:00Z")],
+        [cancellation("v-late", at="2024-03-03T10:00:00Z"), cancellation("v-1", at="2024-03-03")],
+        [conversion("v-late", user_id="u-2", revenue=7, at="2024-03-01T12:00:00Z")],
+    ]
+
+
+@pytest.mark.slow
+def test_cancellations_far_from_their_conversions_equal_a_full_refresh(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    config = lookup_config(tmp_path)
+    ensure_tables(prepare_runtime(spark, config, environ={}), GOLD.tables)
+    table = config.table(TableKey.SILVER_EVENTS)
+    for number, commit in enumerate(cancellations_far_from_or_before_their_conversions()):
+        append_to_silver(spark, table, commit, ingested_at=datetime(2024, 3, 6, number, tzinfo=UTC))
+    runtime = prepare_runtime(spark, config, environ={})
+    run_layers(runtime, ["gold"], StreamTrigger())  # one stream, five micro-batches
+    facts = config.table(TableKey.GOLD_FACT_CONVERSIONS)
+    incremental = spark.table(facts).localCheckpoint()
+    cancelled = {row["conversion_id"]: row["is_cancelled"] for row in incremental.collect()}
+    assert cancelled == {"v-old": True, "v-1": True, "v-late": True}
+
+    run_layers(runtime, ["gold"], StreamTrigger(), full_refresh=True)
+
+    assert_frames_equal(spark.table(facts), incremental)
+    performance = config.table(TableKey.GOLD_FACT_AD_PERFORMANCE)
+    assert spark.table(performance).agg(F.sum("conversions")).first() == (0,)
