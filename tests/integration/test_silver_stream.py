@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
@@ -252,20 +252,19 @@ def test_the_quarantine_check_reads_only_the_positions_its_batch_holds(
     ensure_tables(prepare_runtime(spark, config, environ={}), SILVER.tables)
     table = config.table(TableKey.SILVER_QUARANTINE)
 
-    def record(topic: str | None, partition: int | None, offset: int) -> dict[str, object]:
-        kind = "kafka" if topic else "files"
-        path = None if topic else "/landing/a.jsonl"
-        return {
+    def record(topic: str | None, partition: int | None, offset: int | None) -> Row:
+        given = {
             "payload": "{",
-            "source_kind": kind,
+            "source_kind": "kafka" if topic else "files",
             "topic": topic,
             "partition": partition,
             "offset": offset,
-            "file_path": path,
+            "file_path": None if topic else "/landing/a.jsonl",
             "ingested_at": datetime(2026, 2, 1, tzinfo=UTC),
             "silver_query_id": "q",
             "silver_batch_id": 1,
         }
+        return Row(*(given.get(name) for name in QUARANTINE_SCHEMA.fieldNames()))
 
     for file in range(12):  # one file per earlier batch: 10 offsets of partition 0, 10 of 1
         rows = [record("t", p, file * 10 + n) for p in (0, 1) for n in range(10)]
@@ -283,9 +282,7 @@ def test_the_quarantine_check_reads_only_the_positions_its_batch_holds(
 
     known = quarantined_near(spark.table(table), invalid, micro)
     execution = known._jdf.queryExecution()
-    rows = known.collect()
-
-    positions = {(row["topic"], row["partition"], row["offset"]) for row in rows}
+    positions = {(row["topic"], row["partition"], row["offset"]) for row in known.collect()}
     assert positions == {("t", 0, offset) for offset in range(51, 59)} | {(None, None, 55)}
     assert files_read(execution) == 2  # of 13
 

@@ -33,6 +33,7 @@ NOT_TRANSFORMS = {
     "spend_refresh",  # Gold's reads, recomputations and MERGEs around planning.py
     "facts_refresh",
     "advertiser_pairs",  # the advertiser pairs tables, read and added to
+    "click_lookup",  # Gold's searches of Silver for refunded clicks
     "mart_refresh",  # attribution's daily sums and marts, recomputed and MERGEd
 }
 
