@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 JARS := .jars
 STAMP := $(VENV)/.installed
 
-.PHONY: setup jars chromium test test-fast lint demo bench lock build clean kafka
+.PHONY: setup jars chromium test test-all test-fast test-spark-fast lint demo bench lock build clean kafka
 
 setup: $(STAMP) $(JARS)/spark/.fetched $(JARS)/kafka/.fetched
 
@@ -63,9 +63,15 @@ test: lint chromium
 test-all: lint chromium
 	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL),make test-all)
 
-# The quick loop while developing: no slow tests, no broker.
+# The quick loop while developing: the tests that need neither Spark nor the broker and are
+# not slow (contract, configuration, rules in Python, CLI, bundle, app, generator, redaction,
+# layering); under 2 minutes. `make test-spark-fast` adds the quick Spark tests (transforms,
+# planning, tables on small frames).
 test-fast: setup
-	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not kafka",make test-fast)
+	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not kafka and not spark",make test-fast)
+
+test-spark-fast: setup
+	@$(call timed,$(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow and not kafka",make test-spark-fast)
 
 demo: setup
 	$(BIN)/ad-pipeline demo --env local

@@ -14,6 +14,14 @@ from ad_marketing_pipeline.spark import build_local_session
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the Spark session (directly or through its fixtures) `spark`,
+    so that `make test-fast` can leave them out without a list to keep up to date."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
+
+
 @pytest.fixture(scope="session")
 def warehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's Spark warehouse; tests isolate themselves with their own schema or path."""

@@ -175,16 +175,15 @@ def silver_writer(config: PipelineConfig) -> BatchWriter:
                 )
                 try:
                     micro.append(new_quarantined, quarantine_table)
+                    # One pass: the rows per set of reasons, added up per reason and in all.
                     for row in (
-                        new_quarantined.select(
-                            F.explode(F.array_distinct("reason_codes")).alias("code")
-                        )
-                        .groupBy("code")
+                        new_quarantined.groupBy(F.array_distinct("reason_codes").alias("codes"))
                         .agg(F.count(F.lit(1)).alias("rows"))
                         .collect()
                     ):
-                        by_reason[row["code"]] = row["rows"]
-                    quarantined_rows = new_quarantined.count()
+                        quarantined_rows += row["rows"]
+                        for code in row["codes"] or ():
+                            by_reason[code] = by_reason.get(code, 0) + row["rows"]
                 finally:
                     new_quarantined.unpersist()
             quality_row = local_frame(
