@@ -22,7 +22,7 @@ from ad_marketing_pipeline.gold.stream import GOLD
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
-from ad_marketing_pipeline.runtime import prepare_runtime
+from ad_marketing_pipeline.runtime import Runtime, prepare_runtime
 from events import (
     Event,
     append_to_silver,
@@ -99,6 +99,21 @@ def test_a_search_of_all_silver_is_remembered_until_a_batch_brings_the_click(
     assert lookup.remembered() == 2
 
 
+def gold_stream_over(
+    spark: SparkSession, root: Path, commits: list[list[Event]]
+) -> tuple[PipelineConfig, Runtime]:
+    """The commits appended to a fresh Silver, then one Gold stream over them (a micro-batch
+    per commit)."""
+    config = lookup_config(root)
+    runtime = prepare_runtime(spark, config, environ={})
+    ensure_tables(runtime, GOLD.tables)
+    table = config.table(TableKey.SILVER_EVENTS)
+    for number, commit in enumerate(commits):
+        append_to_silver(spark, table, commit, ingested_at=datetime(2024, 3, 6, number, tzinfo=UTC))
+    run_layers(runtime, ["gold"], StreamTrigger())
+    return config, runtime
+
+
 def refunds_whose_clicks_are_missing_or_late() -> list[list[Event]]:
     """Silver commits, one Gold micro-batch each: refunds whose click never arrives, whose
     click arrives late, and whose click is more than a month older than the refund."""
@@ -128,26 +143,18 @@ def refunds_whose_clicks_are_missing_or_late() -> list[list[Event]]:
 def test_a_stream_of_refunds_without_their_clicks_equals_a_full_refresh(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = lookup_config(tmp_path)
-    ensure_tables(prepare_runtime(spark, config, environ={}), GOLD.tables)
-    table = config.table(TableKey.SILVER_EVENTS)
-    for number, commit in enumerate(refunds_whose_clicks_are_missing_or_late()):
-        append_to_silver(spark, table, commit, ingested_at=datetime(2024, 3, 6, number, tzinfo=UTC))
-    runtime = prepare_runtime(spark, config, environ={})
-    run_layers(runtime, ["gold"], StreamTrigger())  # one stream, six micro-batches
+    config, runtime = gold_stream_over(spark, tmp_path, refunds_whose_clicks_are_missing_or_late())
     spend = config.table(TableKey.GOLD_ADVERTISER_SPEND)
     incremental = spark.table(spend).localCheckpoint()
     net = incremental.agg(F.sum("net_spend").cast("string")).first()
-    assert (
-        net is not None and net[0] == "4.000000"
-    )  # clicks 5 + 3 + 4 + 2 + 1, refunds 5 + 2 + 3 + 1
+    assert net == ("4.000000",)  # clicks 5 + 3 + 4 + 2 + 1, refunds 5 + 2 + 3 + 1
 
     run_layers(runtime, ["gold"], StreamTrigger(), full_refresh=True)
 
     assert_frames_equal(spark.table(spend), incremental)
 
 
-def cancellations_far_from_or_before_their_conversions() -> list[list[Event]]:
+def cancellations_far_from_or_without_their_conversions() -> list[list[Event]]:
     """Silver commits, one Gold micro-batch each: a cancellation more than a month after its
     conversion, one whose conversion never arrives, one whose conversion arrives late."""
     return [
@@ -158,7 +165,10 @@ def cancellations_far_from_or_before_their_conversions() -> list[list[Event]]:
         ],
         [cancellation("v-old", at="2024-03-02T10:00:00Z")],
         [cancellation("v-never", at="2024-03-02T11:00:00Z")],
-        [cancellation("v-late", at="2024-03-03T10:00:00Z"), cancellation("v-1", at="2024-03-03")],
+        [
+            cancellation("v-late", at="2024-03-03T10:00:00Z"),
+            cancellation("v-1", at="2024-03-03T11:00:00Z"),
+        ],
         [conversion("v-late", user_id="u-2", revenue=7, at="2024-03-01T12:00:00Z")],
     ]
 
@@ -167,13 +177,8 @@ def cancellations_far_from_or_before_their_conversions() -> list[list[Event]]:
 def test_cancellations_far_from_their_conversions_equal_a_full_refresh(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = lookup_config(tmp_path)
-    ensure_tables(prepare_runtime(spark, config, environ={}), GOLD.tables)
-    table = config.table(TableKey.SILVER_EVENTS)
-    for number, commit in enumerate(cancellations_far_from_or_before_their_conversions()):
-        append_to_silver(spark, table, commit, ingested_at=datetime(2024, 3, 6, number, tzinfo=UTC))
-    runtime = prepare_runtime(spark, config, environ={})
-    run_layers(runtime, ["gold"], StreamTrigger())  # one stream, five micro-batches
+    commits = cancellations_far_from_or_without_their_conversions()
+    config, runtime = gold_stream_over(spark, tmp_path, commits)
     facts = config.table(TableKey.GOLD_FACT_CONVERSIONS)
     incremental = spark.table(facts).localCheckpoint()
     cancelled = {row["conversion_id"]: row["is_cancelled"] for row in incremental.collect()}

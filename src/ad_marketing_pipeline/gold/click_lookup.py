@@ -7,7 +7,7 @@ click never arrives (its click was malformed and quarantined, say) would send ev
 of its budget period to that search of all of history, so `ClickLookup` remembers, across the
 micro-batches of one stream, what each search of all of Silver found for an id (the clicks, or
 none). Silver only grows by the rows Gold's stream reads next, so a remembered answer holds
-until a batch brings a click with that id (`forget_clicks_of`); it is also dropped when keys move
+until a batch brings a click with that id (`start_batch`); it is also dropped when keys move
 (the rows carry advertiser keys) and never returned for a dead-lettered click. It lives in
 memory: a restart searches once more, then remembers again. Within one batch, every id looked
 up is looked up once.
