@@ -87,6 +87,7 @@ def test_a_search_of_all_silver_is_remembered_until_a_batch_brings_the_click(
     assert searches == [3, 2]  # the same batch: nothing searched again
 
     lookup.start_batch(silver_frame(spark, [click("c-other")]))  # a batch without them
+    lookup.start_attempt()
     assert found_ids(lookup, silver) == ["c-new", "c-old"]
     assert searches == [3, 2, 1]  # only c-new, near its refunds again; the others remembered
     assert found_ids(lookup, silver, left_out=frozenset({"ad_click:c-old"})) == ["c-new"]
@@ -94,6 +95,7 @@ def test_a_search_of_all_silver_is_remembered_until_a_batch_brings_the_click(
     late = click("c-never", at="2024-01-05T10:00:00Z")  # the click arrives, long after
     append_to_silver(spark, table, [late])
     lookup.start_batch(silver_frame(spark, [late]))
+    lookup.start_attempt()
     assert found_ids(lookup, silver) == ["c-never", "c-new", "c-old"]
     assert searches == [3, 2, 1, 2, 1]
     assert lookup.remembered() == 2

@@ -9,8 +9,9 @@ micro-batches of one stream, what each search of all of Silver found for an id (
 none). Silver only grows by the rows Gold's stream reads next, so a remembered answer holds
 until a batch brings a click with that id (`start_batch`); it is also dropped when keys move
 (the rows carry advertiser keys) and never returned for a dead-lettered click. It lives in
-memory: a restart searches once more, then remembers again. Within one batch, every id looked
-up is looked up once.
+memory: a restart searches once more, then remembers again; a run that fails forgets it all (its
+rows may carry keys of advertiser pairs it did not save). Within one run of a batch, every id is
+looked up once.
 """
 
 from __future__ import annotations
@@ -61,17 +62,21 @@ class ClickLookup:
     _this_batch: dict[str, tuple[Row, ...]] = field(default_factory=dict)
 
     def start_batch(self, batch_clicks: DataFrame) -> None:
-        """A new micro-batch: forget what this batch's clicks (`click_id` column) may change,
-        and the previous batch's lookups."""
-        self._this_batch.clear()
+        """A new micro-batch: forget what this batch's clicks (`click_id` column) may change."""
         if not self._searched:
             return
         ids = batch_clicks.select("click_id").distinct().collect()
         for row in ids:
             self._searched.pop(row["click_id"], None)
 
+    def start_attempt(self) -> None:
+        """A new run of the batch's processing (the first, or a retry on part of the batch after
+        a data error): forget the last one's lookups, whose rows carry its advertiser keys."""
+        self._this_batch.clear()
+
     def forget_all(self) -> None:
-        """Advertiser keys moved: the remembered rows carry the old ones."""
+        """Advertiser keys moved, or a run failed before saving the pairs it keyed rows with:
+        the remembered rows may carry keys the next run does not give."""
         self._searched.clear()
         self._this_batch.clear()
 

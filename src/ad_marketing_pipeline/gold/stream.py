@@ -117,14 +117,19 @@ def gold_writer(config: PipelineConfig) -> DeadLetteringWriter:
 
     def process(changed: DataFrame, left_out: frozenset[str], micro: MicroBatch) -> None:
         silver = changed.sparkSession.table(silver_table)
-        refresh_gold(
-            excluding(silver, left_out),
-            config,
-            excluding(changed, left_out),
-            micro,
-            clicks=clicks,
-            left_out=left_out,
-        )
+        clicks.start_attempt()
+        try:
+            refresh_gold(
+                excluding(silver, left_out),
+                config,
+                excluding(changed, left_out),
+                micro,
+                clicks=clicks,
+                left_out=left_out,
+            )
+        except BaseException:
+            clicks.forget_all()  # its rows may carry keys of pairs this run did not save
+            raise
 
     return DeadLetteringWriter(
         layer="gold",
