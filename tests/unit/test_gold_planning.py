@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 
 from ad_marketing_pipeline.config import BudgetPolicy
 from ad_marketing_pipeline.gold.planning import (
-    ChangedTypes,
+    BatchSummary,
     affected_conversions,
     conversions_under,
     performance_scope,
@@ -237,18 +237,31 @@ def test_the_performance_scope_is_the_deliveries_and_the_facts_before_and_after(
     ]
 
 
-def test_changed_types_name_each_type_s_earliest_event(spark: SparkSession) -> None:
-    changed = changed_events(
+def test_the_batch_summary_names_types_earliest_times_ids_and_pairs(spark: SparkSession) -> None:
+    changed = silver_frame(
         spark,
         [
-            click("c1", at=utc("01-02 10:00"), advertiser="A", user_id="u-1"),
-            click("c2", at=utc("01-01 10:00"), advertiser="A", user_id="u-1"),
+            click("c1", at=utc("01-02 10:00"), advertiser="Acme", advertiser_id="X-1"),
+            click("c2", at=utc("01-01 10:00"), advertiser="Acme", advertiser_id=" "),
+            budget(at=utc("01-01 09:00"), advertiser="Beta", advertiser_id="X-2"),
             refund("c1", at=utc("01-03 00:00")),
+            refund("c9", at=utc("01-04 00:00")),
+            cancellation("v-7", at=utc("01-05 00:00")),
         ],
+        "event_id string, event_type string, event_time timestamp, advertiser string, "
+        "advertiser_id string, click_id string, conversion_id string",
     )
 
-    types = ChangedTypes.of(changed)
+    summary = BatchSummary.of(changed)
 
-    assert types.earliest == {"ad_click": utc("01-01 10:00"), "click_refund": utc("01-03 00:00")}
-    assert types.has("click_refund", "conversion")
-    assert not types.has("conversion")
+    assert summary.earliest == {
+        "ad_click": utc("01-01 10:00"),
+        "budget_update": utc("01-01 09:00"),
+        "click_refund": utc("01-03 00:00"),
+        "conversion_cancellation": utc("01-05 00:00"),
+    }
+    assert summary.has("click_refund", "conversion")
+    assert not summary.has("conversion")
+    assert summary.refunded_clicks == {"c1", "c9"}
+    assert summary.cancelled_conversions == {"v-7"}
+    assert summary.pairs == {("X-1", "Acme"), ("X-2", "Beta")}

@@ -116,18 +116,19 @@ class AdvertiserDirectory:
         return labels, links
 
 
+def pair_column() -> Column:
+    """An event's (advertiser_id, advertiser_name) pair as a struct; null unless it gives both."""
+    advertiser_id, name = given_column("advertiser_id"), given_column("advertiser")
+    return F.when(
+        advertiser_id.isNotNull() & name.isNotNull(),
+        F.struct(advertiser_id.alias("advertiser_id"), name.alias("advertiser_name")),
+    )
+
+
 def advertiser_pairs(events: DataFrame) -> DataFrame:
     """The distinct (advertiser_id, advertiser_name) pairs of events that give both."""
-    both = events.select(
-        given_column("advertiser_id").alias("advertiser_id"),
-        given_column("advertiser").alias("advertiser_name"),
-    )
-    return both.filter("advertiser_id IS NOT NULL AND advertiser_name IS NOT NULL").distinct()
-
-
-def new_pairs(events: DataFrame, known: AdvertiserDirectory) -> set[Pair]:
-    """The pairs `events` give that `known` does not have."""
-    return {(row[0], row[1]) for row in advertiser_pairs(events).collect()} - known.pairs
+    pairs = events.select(pair_column().alias("pair")).filter(F.col("pair").isNotNull())
+    return pairs.select("pair.*").distinct()
 
 
 def with_advertiser_keys(directory: AdvertiserDirectory) -> Transform:

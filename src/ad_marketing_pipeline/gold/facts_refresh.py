@@ -21,7 +21,7 @@ from ad_marketing_pipeline.frames import local_frame, schema_of
 from ad_marketing_pipeline.gold.facts import PERFORMANCE_KEYS, ad_performance, conversion_facts
 from ad_marketing_pipeline.gold.planning import (
     FACT_EVENT_TYPES,
-    ChangedTypes,
+    BatchSummary,
     affected_conversions,
     conversions_under,
     of_type,
@@ -101,9 +101,7 @@ PERFORMANCE_KEYS_SCHEMA = schema_of(
 CANCELLED_CONVERSION_SEARCH = timedelta(days=31)
 
 
-def _facts_the_batch_can_alter(
-    existing_facts: DataFrame, changed: DataFrame, types: ChangedTypes
-) -> DataFrame:
+def _facts_the_batch_can_alter(existing_facts: DataFrame, summary: BatchSummary) -> DataFrame:
     """The stored facts `affected_conversions` must look at: for the batch's cancellations,
     the facts of the conversions they name (found near them, else in all the facts: a
     cancellation whose conversion has not arrived costs one search of all the facts, in its
@@ -113,17 +111,16 @@ def _facts_the_batch_can_alter(
     (new conversions come from the batch)."""
     spark = existing_facts.sparkSession
     parts: list[DataFrame] = []
-    if types.has("ad_click"):
-        parts.append(existing_facts.filter(F.col("converted_at") >= types.earliest["ad_click"]))
-    if types.has("conversion_cancellation"):
-        cancellations = of_type(changed, "conversion_cancellation").select("conversion_id")
-        ids = {row[0] for row in cancellations.distinct().collect() if row[0] is not None}
+    if summary.has("ad_click"):
+        parts.append(existing_facts.filter(F.col("converted_at") >= summary.earliest["ad_click"]))
+    if summary.has("conversion_cancellation"):
+        ids = set(summary.cancelled_conversions)
 
         def named(facts: DataFrame, wanted: set[str]) -> DataFrame:
             frame = local_frame(spark, [(i,) for i in sorted(wanted)], CONVERSION_IDS)
             return facts.join(F.broadcast(frame), "conversion_id", "left_semi")
 
-        since = types.earliest["conversion_cancellation"] - CANCELLED_CONVERSION_SEARCH
+        since = summary.earliest["conversion_cancellation"] - CANCELLED_CONVERSION_SEARCH
         near = named(existing_facts.filter(F.col("converted_at") >= since), ids)
         parts.append(near)
         missing = ids - {row[0] for row in near.select("conversion_id").collect()}
@@ -136,7 +133,7 @@ def refresh_facts(
     silver: DataFrame,
     config: PipelineConfig,
     changed: DataFrame | None,
-    types: ChangedTypes,
+    summary: BatchSummary,
     *,
     moves: Mapping[str, str],
     batch: MicroBatch,
@@ -156,16 +153,16 @@ def refresh_facts(
         performance = _performance_of(silver, spark.table(facts_table), None, config)
         batch.overwrite_table(performance, performance_table, AD_PERFORMANCE_SCHEMA.fieldNames())
         return
-    if not types.has(*FACT_EVENT_TYPES) and not moves:
+    if not summary.has(*FACT_EVENT_TYPES) and not moves:
         return
     existing_facts = spark.table(facts_table)
     conversions_at = (
         affected_conversions(
             changed,
-            _facts_the_batch_can_alter(existing_facts, changed, types),
+            _facts_the_batch_can_alter(existing_facts, summary),
             config.attribution.lookback_days,
         )
-        if types.has("conversion", "conversion_cancellation", "ad_click")
+        if summary.has("conversion", "conversion_cancellation", "ad_click")
         else {}
     )
     for conversion_id, converted_at in conversions_under(existing_facts, moves).items():

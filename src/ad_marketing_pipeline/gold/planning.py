@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from ad_marketing_pipeline.config import BudgetPolicy
+from ad_marketing_pipeline.gold.advertisers import Pair, pair_column
 from ad_marketing_pipeline.gold.facts import conversion_keys, delivery_keys
 from ad_marketing_pipeline.gold.spend import local_hour_columns
 
@@ -37,15 +38,37 @@ def of_type(events: DataFrame, *event_types: str) -> DataFrame:
 
 
 @dataclass(frozen=True)
-class ChangedTypes:
-    """Which event types a micro-batch holds, and the earliest event time of each."""
+class BatchSummary:
+    """What the planning needs to know of a micro-batch, from one aggregate over it: the event
+    types it holds and the earliest event time of each, the click ids its refunds name, the
+    conversion ids its cancellations name, and the (advertiser_id, name) pairs it gives."""
 
     earliest: dict[str, datetime]
+    refunded_clicks: frozenset[str] = frozenset()
+    cancelled_conversions: frozenset[str] = frozenset()
+    pairs: frozenset[Pair] = frozenset()
 
     @classmethod
-    def of(cls, changed: DataFrame) -> ChangedTypes:
-        rows = changed.groupBy("event_type").agg(F.min("event_time").alias("earliest")).collect()
-        return cls({row["event_type"]: row["earliest"] for row in rows})
+    def of(cls, changed: DataFrame) -> BatchSummary:
+        def ids_of(event_type: str, column: str) -> Column:
+            return F.collect_set(F.when(F.col("event_type") == event_type, F.col(column)))
+
+        rows = (
+            changed.groupBy("event_type")
+            .agg(
+                F.min("event_time").alias("earliest"),
+                ids_of("click_refund", "click_id").alias("refunded_clicks"),
+                ids_of("conversion_cancellation", "conversion_id").alias("cancelled"),
+                F.collect_set(pair_column()).alias("pairs"),
+            )
+            .collect()
+        )
+        return cls(
+            earliest={row["event_type"]: row["earliest"] for row in rows},
+            refunded_clicks=frozenset(i for row in rows for i in row["refunded_clicks"]),
+            cancelled_conversions=frozenset(i for row in rows for i in row["cancelled"]),
+            pairs=frozenset((pair[0], pair[1]) for row in rows for pair in row["pairs"]),
+        )
 
     def has(self, *event_types: str) -> bool:
         return any(event_type in self.earliest for event_type in event_types)

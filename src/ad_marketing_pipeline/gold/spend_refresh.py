@@ -16,7 +16,7 @@ from ad_marketing_pipeline.frames import local_frame, schema_of
 from ad_marketing_pipeline.gold.click_lookup import ClickLookup
 from ad_marketing_pipeline.gold.planning import (
     SPEND_EVENT_TYPES,
-    ChangedTypes,
+    BatchSummary,
     of_type,
     spend_scope,
     touched_spend_keys,
@@ -62,7 +62,7 @@ def _credited_since(
 def _touched_spend_keys(
     changed: DataFrame,
     silver: DataFrame,
-    types: ChangedTypes,
+    summary: BatchSummary,
     clicks: ClickLookup,
     left_out: frozenset[str],
 ) -> DataFrame:
@@ -71,15 +71,15 @@ def _touched_spend_keys(
     from the earliest of them on)."""
     spark = silver.sparkSession
     credited_clicks = local_frame(spark, [], CLICK_KEYS)
-    if types.has("click_refund"):
-        refunds = of_type(changed, "click_refund").select("click_id")
-        ids = {row["click_id"] for row in refunds.collect()}
-        credited_clicks = clicks.find(silver, ids, types.earliest["click_refund"], left_out).frame
+    if summary.has("click_refund"):
+        refunded = summary.refunded_clicks
+        since = summary.earliest["click_refund"]
+        credited_clicks = clicks.find(silver, refunded, since, left_out).frame
     early_refunds = local_frame(spark, [], REFUND_TIMES)
-    if types.has("ad_click"):
+    if summary.has("ad_click"):
         early_refunds = (
             of_type(silver, "click_refund")
-            .filter(F.col("event_time") >= types.earliest["ad_click"])
+            .filter(F.col("event_time") >= summary.earliest["ad_click"])
             .select("click_id", "event_time")
         )
     return touched_spend_keys(changed, credited_clicks, early_refunds)
@@ -101,7 +101,7 @@ def refresh_spend(
     silver: DataFrame,
     config: PipelineConfig,
     changed: DataFrame | None,
-    types: ChangedTypes,
+    summary: BatchSummary,
     *,
     moves: Mapping[str, str],
     batch: MicroBatch,
@@ -133,8 +133,8 @@ def refresh_spend(
         ):
             moved_from[row["advertiser_key"]] = row["scope_start"]
     touched = (
-        _touched_spend_keys(changed, silver, types, clicks, left_out)
-        if types.has(*SPEND_EVENT_TYPES)
+        _touched_spend_keys(changed, silver, summary, clicks, left_out)
+        if summary.has(*SPEND_EVENT_TYPES)
         else local_frame(spark, [], TOUCHED_KEYS)
     )
     scope_starts = spend_scope(touched, config.budget, moved_from=moved_from, moves=moves)

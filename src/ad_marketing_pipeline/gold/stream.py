@@ -31,10 +31,10 @@ from pyspark.sql import DataFrame
 from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.deadletters import DeadLetteringWriter, dead_lettered_ids, excluding
 from ad_marketing_pipeline.gold.advertiser_pairs import read_directory, save_pairs
-from ad_marketing_pipeline.gold.advertisers import advertiser_pairs, new_pairs, with_advertiser_keys
+from ad_marketing_pipeline.gold.advertisers import advertiser_pairs, with_advertiser_keys
 from ad_marketing_pipeline.gold.click_lookup import ClickLookup
 from ad_marketing_pipeline.gold.facts_refresh import refresh_facts
-from ad_marketing_pipeline.gold.planning import ChangedTypes, of_type
+from ad_marketing_pipeline.gold.planning import BatchSummary, of_type
 from ad_marketing_pipeline.gold.spend_refresh import refresh_spend
 from ad_marketing_pipeline.gold.tables import GOLD_TABLES
 from ad_marketing_pipeline.io import MicroBatch
@@ -77,16 +77,16 @@ def refresh_gold(
             advertiser_pairs(silver), names_table, ["advertiser_id", "advertiser_name"]
         )
         keyed_silver = silver.transform(with_advertiser_keys(read_directory(spark, names_table)))
-        types = ChangedTypes({})
-        refresh_spend(keyed_silver, config, None, types, moves={}, batch=batch)
-        refresh_facts(keyed_silver, config, None, types, moves={}, batch=batch)
+        everything = BatchSummary({})
+        refresh_spend(keyed_silver, config, None, everything, moves={}, batch=batch)
+        refresh_facts(keyed_silver, config, None, everything, moves={}, batch=batch)
         return
     before = read_directory(spark, names_table)
-    learned = new_pairs(changed, before)
+    summary = BatchSummary.of(changed)
+    learned = summary.pairs - before.pairs
     after = before.with_pairs(learned)
     keyed = with_advertiser_keys(after)
     keyed_changed = changed.transform(keyed).localCheckpoint()
-    types = ChangedTypes.of(keyed_changed)
     moves = before.moves(after)
     clicks = ClickLookup() if clicks is None else clicks
     if moves:
@@ -95,13 +95,13 @@ def refresh_gold(
         silver.transform(keyed),
         config,
         keyed_changed,
-        types,
+        summary,
         moves=moves,
         batch=batch,
         clicks=clicks,
         left_out=left_out,
     )
-    refresh_facts(silver.transform(keyed), config, keyed_changed, types, moves=moves, batch=batch)
+    refresh_facts(silver.transform(keyed), config, keyed_changed, summary, moves=moves, batch=batch)
     # Last: a batch replayed after the pairs were saved learns nothing and moves nothing.
     save_pairs(spark, learned, names_table, batch)
 
