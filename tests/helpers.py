@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import MapType
 
 import ad_marketing_pipeline
+from ad_marketing_pipeline.config import PipelineConfig
 
 
 def _sorted_rows(frame: DataFrame) -> DataFrame:
@@ -30,6 +32,27 @@ def assert_frames_equal(actual: DataFrame, expected: DataFrame, *, ordered: bool
     if not ordered:
         actual, expected = _sorted_rows(actual), _sorted_rows(expected)
     assert_df_equality(actual, expected, ignore_nullable=True, ignore_metadata=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Test configurations
+# ---------------------------------------------------------------------------------------------
+
+
+def pipeline_config(root: Path | None, schema_prefix: str, **sections: Any) -> PipelineConfig:
+    """A local test run's configuration: env `test`, a schema of its own
+    (`<schema_prefix>_<10 random hex digits>`), files under `root` (when given), and the given
+    sections (`source={...}`, `trigger={...}`, ...) over the defaults.
+
+    Not named `test_*`: imported into a test module, pytest would collect it as a test."""
+    return PipelineConfig.model_validate(
+        {
+            "env": "test",
+            "schema": f"{schema_prefix}_{uuid.uuid4().hex[:10]}",
+            **({"paths": {"root": str(root)}} if root is not None else {}),
+            **sections,
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------

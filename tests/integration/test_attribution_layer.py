@@ -4,7 +4,6 @@ on the same Silver, and a run with no new data changes nothing."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +23,7 @@ from ad_marketing_pipeline.runtime import Runtime
 from ad_marketing_pipeline.streams import start_stream
 from ad_marketing_pipeline.tables import SILVER_EVENTS
 from events import Event, append_to_silver, cancellation, click, conversion, page_view
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 T0 = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # aware: instants, whatever the local zone
 DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
@@ -64,13 +63,10 @@ BETWEEN_RUNS = [
 
 
 def config_for(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"attribution_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "trigger": {"max_files_per_batch": 1},  # one micro-batch per Silver commit
-        }
+    return pipeline_config(
+        root,
+        "attribution",
+        trigger={"max_files_per_batch": 1},  # one micro-batch per Silver commit
     )
 
 

@@ -4,7 +4,6 @@ Spark streaming engine, and a SIGKILL in the middle of a run."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,13 @@ from ad_marketing_pipeline.pipeline import run_layers, start_layer
 from ad_marketing_pipeline.provisioning import provision
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
-from helpers import assert_frames_equal, kill_run_after_batches, wait_until, write_conf
+from helpers import (
+    assert_frames_equal,
+    kill_run_after_batches,
+    pipeline_config,
+    wait_until,
+    write_conf,
+)
 
 MALFORMED_PAYLOADS = [
     b"not json at all",
@@ -38,18 +43,6 @@ MALFORMED_PAYLOADS = [
 def generated_lines(events: int, seed: int) -> list[str]:
     settings = GeneratorSettings(events=events, seed=seed, advertisers=10, days=3)
     return [line.text for line in generate_lines(settings)]
-
-
-def new_config(root: Path, source: dict[str, Any], **sections: Any) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"bronze_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": source,
-            **sections,
-        }
-    )
 
 
 def kafka_source(broker: LocalKafkaBroker, topic: str, **options: Any) -> dict[str, Any]:
@@ -86,7 +79,7 @@ def payload_frame(spark: SparkSession, payloads: Sequence[bytes]) -> DataFrame:
 def test_provision_creates_bronze_with_the_expected_table_properties(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = new_config(tmp_path, files_source())
+    config = pipeline_config(tmp_path, "bronze", source=files_source())
     runtime = prepare_runtime(spark, config, environ={})
 
     created = provision(runtime)
@@ -113,7 +106,7 @@ def test_kafka_to_bronze_exactly_once_across_runs(
 ) -> None:
     first = generated_lines(20_000, seed=1)
     produce(kafka_broker, kafka_topic, first)
-    config = new_config(tmp_path, kafka_source(kafka_broker, kafka_topic))
+    config = pipeline_config(tmp_path, "bronze", source=kafka_source(kafka_broker, kafka_topic))
 
     run_bronze_once(spark, config)
 
@@ -145,7 +138,7 @@ def test_malformed_kafka_payloads_land_untouched_with_keys_and_headers(
     for payload in MALFORMED_PAYLOADS:
         producer.produce(kafka_topic, value=payload, key=b"adv-1", headers=[("trace", b"t-1")])
     assert producer.flush(30) == 0
-    config = new_config(tmp_path, kafka_source(kafka_broker, kafka_topic))
+    config = pipeline_config(tmp_path, "bronze", source=kafka_source(kafka_broker, kafka_topic))
 
     run_bronze_once(spark, config)
 
@@ -184,7 +177,7 @@ def files_source() -> dict[str, Any]:
 def test_landing_files_to_bronze_exactly_once_across_runs(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = new_config(tmp_path, files_source())
+    config = pipeline_config(tmp_path, "bronze", source=files_source())
     landing = Path(config.landing_path)
     for number in range(3):
         write_file(landing, f"events-{number:05d}.jsonl", numbered_lines(number * 1000, 1000))
@@ -208,7 +201,7 @@ def test_landing_files_to_bronze_exactly_once_across_runs(
 
 
 def test_malformed_lines_in_files_land_untouched(spark: SparkSession, tmp_path: Path) -> None:
-    config = new_config(tmp_path, files_source())
+    config = pipeline_config(tmp_path, "bronze", source=files_source())
     one_line_payloads = [payload for payload in MALFORMED_PAYLOADS if b"\n" not in payload]
     write_file(Path(config.landing_path), "events-00000.jsonl", one_line_payloads)
 
@@ -220,7 +213,7 @@ def test_malformed_lines_in_files_land_untouched(spark: SparkSession, tmp_path: 
 
 @pytest.mark.slow
 def test_file_added_while_the_stream_runs_lands_once(spark: SparkSession, tmp_path: Path) -> None:
-    config = new_config(tmp_path, files_source())
+    config = pipeline_config(tmp_path, "bronze", source=files_source())
     landing = Path(config.landing_path)
     write_file(landing, "events-00000.jsonl", numbered_lines(0, 200))
     runtime = prepare_runtime(spark, config, environ={})

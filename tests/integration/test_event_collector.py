@@ -5,7 +5,6 @@ events arrive in the order posted."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,23 +23,21 @@ from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
 from app_server import call, running_app
 from events import budget, click, conversion
+from helpers import pipeline_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
 
 @pytest.fixture
 def config(kafka_broker: LocalKafkaBroker, kafka_topic: str, tmp_path: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"collector_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(tmp_path)},
-            "source": {
-                "kind": "kafka",
-                "bootstrap_servers": kafka_broker.bootstrap_servers,
-                "topics": [kafka_topic],
-            },
-        }
+    return pipeline_config(
+        tmp_path,
+        "collector",
+        source={
+            "kind": "kafka",
+            "bootstrap_servers": kafka_broker.bootstrap_servers,
+            "topics": [kafka_topic],
+        },
     )
 
 

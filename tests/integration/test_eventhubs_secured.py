@@ -29,6 +29,7 @@ from ad_marketing_pipeline.errors import SourceError
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers, start_layer, stop_between_batches
 from ad_marketing_pipeline.runtime import prepare_runtime
+from helpers import pipeline_config
 
 KAFKA_JARS_DIR = Path(__file__).resolve().parents[2] / ".jars" / "kafka"
 # Every failure must be reported within this many seconds of the run's start (the check
@@ -58,18 +59,6 @@ def new_topic(broker: SecuredKafkaBroker) -> str:
     name = f"hub-{uuid.uuid4().hex[:10]}"
     broker.create_topic(name, partitions=2)
     return name
-
-
-def config_for(root: Path, source: dict[str, Any], **sections: Any) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"eventhubs_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": source,
-            **sections,
-        }
-    )
 
 
 def send(config: PipelineConfig, lines: list[str]) -> None:
@@ -102,7 +91,11 @@ def test_each_sign_in_reads_every_record_into_bronze_once_and_on_to_gold(
 ) -> None:
     topic = new_topic(secured_broker)
     lines = generated(600, seed=len(auth))
-    config = config_for(tmp_path, secured_broker.eventhubs_source(topic, auth))  # type: ignore[arg-type]
+    config = pipeline_config(
+        tmp_path,
+        "eventhubs",
+        source=secured_broker.eventhubs_source(topic, auth),  # type: ignore[arg-type]
+    )
     send(config, lines)
     runtime = prepare_runtime(spark, config, environ={})
 
@@ -121,7 +114,7 @@ def test_each_sign_in_reads_every_record_into_bronze_once_and_on_to_gold(
 
 def failure_of(spark: SparkSession, root: Path, source: dict[str, Any]) -> tuple[str, float]:
     """The message of the run's error, and the seconds it took to come."""
-    runtime = prepare_runtime(spark, config_for(root, source), environ={})
+    runtime = prepare_runtime(spark, pipeline_config(root, "eventhubs", source=source), environ={})
     began = time.monotonic()
     with pytest.raises(SourceError) as raised:
         run_layers(runtime, ["bronze"], StreamTrigger())
@@ -212,9 +205,10 @@ def test_a_stream_across_token_expiries_reads_every_record_once(
 ) -> None:
     broker = short_token_broker
     topic = new_topic(broker)
-    config = config_for(
+    config = pipeline_config(
         tmp_path,
-        broker.eventhubs_source(topic, "service_principal"),
+        "eventhubs",
+        source=broker.eventhubs_source(topic, "service_principal"),
         trigger={"mode": "processing_time", "processing_time": "2 seconds"},
     )
     runtime = prepare_runtime(spark, config, environ={})

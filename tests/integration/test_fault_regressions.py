@@ -39,20 +39,9 @@ from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
 from events import Event, append_to_silver, budget, click, conversion, impression, jsonl
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 CHAIN = ["bronze", "serving", "silver", "gold"]
-
-
-def pipeline_config(root: Path, **sections: Any) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"faults_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            **sections,
-        }
-    )
 
 
 def land(config: PipelineConfig, name: str, events: Sequence[Event | str]) -> Path:
@@ -143,7 +132,9 @@ class HostileRun:
 @pytest.fixture(scope="module")
 def hostile_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> HostileRun:
     config = pipeline_config(
-        tmp_path_factory.mktemp("hostile"), source={"kind": "files", "max_files_per_trigger": 1}
+        tmp_path_factory.mktemp("hostile"),
+        "faults",
+        source={"kind": "files", "max_files_per_trigger": 1},
     )
     land(config, "events-1", FIRST_FILE)
     run(spark, config, CHAIN)
@@ -237,7 +228,7 @@ def test_case_10_the_first_received_copy_wins_and_the_others_are_counted(
 def test_case_1_a_reset_silver_checkpoint_loses_no_new_data(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = pipeline_config(tmp_path)
+    config = pipeline_config(tmp_path, "faults")
     first: list[Event | str] = [
         click(f"a-{n}", at=jan1("09:00"), amount=1, advertiser="A") for n in range(50)
     ]
@@ -279,7 +270,7 @@ def test_case_1_a_reset_silver_checkpoint_loses_no_new_data(
 def test_case_3_a_landing_file_with_an_old_modification_time_is_read(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = pipeline_config(tmp_path)
+    config = pipeline_config(tmp_path, "faults")
     land(config, "today", [click("t-1", at=jan1("09:00"), amount=1, advertiser="A")])
     run(spark, config, ["bronze"])
     outside = tmp_path / "outside"
@@ -305,7 +296,7 @@ def test_case_7_one_click_stamped_in_the_next_period_does_not_move_now(
     spark: SparkSession, tmp_path: Path
 ) -> None:
     # Clocks may be two days apart, so a click can be stamped in tomorrow's budget period.
-    config = pipeline_config(tmp_path, quality={"max_future_skew_minutes": 2880})
+    config = pipeline_config(tmp_path, "faults", quality={"max_future_skew_minutes": 2880})
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = today + timedelta(days=1)
 
@@ -362,6 +353,7 @@ def test_case_8_time_rules_judge_against_the_received_time_not_the_run(
     kafka_topic = f"kept-{uuid.uuid4().hex[:12]}"
     config = pipeline_config(
         tmp_path,
+        "faults",
         source={
             "kind": "kafka",
             "bootstrap_servers": kafka_broker.bootstrap_servers,
@@ -409,7 +401,7 @@ def test_case_4_a_record_gold_cannot_process_is_dead_lettered_and_the_batch_comp
 ) -> None:
     # Silver rows as an earlier version let them in: a click stamped in year 1, which Gold
     # cannot place in a budget hour, between two ordinary clicks.
-    config = pipeline_config(tmp_path)
+    config = pipeline_config(tmp_path, "faults")
     ordinary = datetime(2024, 1, 1, 9)
     clicks = [
         click(click_id, at=at, amount=1, advertiser="Steady")
@@ -454,7 +446,7 @@ def gold_history(spark: SparkSession, config: PipelineConfig) -> dict[str, int]:
 def test_case_9_a_gold_batch_stopped_between_any_two_writes_replays_to_the_same_tables(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = pipeline_config(tmp_path)
+    config = pipeline_config(tmp_path, "faults")
     journey = {"user_id": "u-1", "campaign_id": "cmp-a", "source": "google", "platform": "ads"}
     append_silver(
         spark,

@@ -6,12 +6,10 @@ append their events to Silver directly (tests/events.py) and run Gold alone."""
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -26,7 +24,7 @@ from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.streams import micro_batches
 from events import Event, append_to_silver, budget, click, jsonl, refund
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 GOLD_TABLES_AND_VIEWS = (
     "gold_advertisers",
@@ -44,16 +42,8 @@ GOLD_TABLES_AND_VIEWS = (
 )
 
 
-def gold_config(root: Path, **sections: Any) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"gold_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-            **sections,
-        }
-    )
+def gold_config(root: Path) -> PipelineConfig:
+    return pipeline_config(root, "gold", source={"kind": "files", "max_files_per_trigger": 1})
 
 
 def land(config: PipelineConfig, name: str, lines: Sequence[Event | str]) -> None:

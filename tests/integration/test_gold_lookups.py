@@ -7,7 +7,6 @@ equal a full refresh."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,18 +32,11 @@ from events import (
     refund,
     silver_frame,
 )
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 
 def lookup_config(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"clicks_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "trigger": {"max_files_per_batch": 1},
-        }
-    )
+    return pipeline_config(root, "clicks", trigger={"max_files_per_batch": 1})
 
 
 def keyed(silver: DataFrame) -> DataFrame:

@@ -15,7 +15,6 @@ its rows carry, the budget of the newest hour.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,7 +31,7 @@ from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_la
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
-from helpers import assert_frames_equal, committed_batches
+from helpers import assert_frames_equal, committed_batches, pipeline_config
 from reference_model import SpendRow, grouped
 
 SETTINGS = GeneratorSettings(
@@ -51,14 +50,11 @@ def gold_config(root: Path) -> PipelineConfig:
     about two Delta files each, so Gold applies the events in about three batches in arrival
     order (its incremental path), the later ones bringing late clicks and refunds of clicks it
     has already counted."""
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"gold_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-            "trigger": {"max_files_per_batch": 2},
-        }
+    return pipeline_config(
+        root,
+        "gold",
+        source={"kind": "files", "max_files_per_trigger": 1},
+        trigger={"max_files_per_batch": 2},
     )
 
 

@@ -11,7 +11,6 @@ run with nothing new changes no table.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from ad_marketing_pipeline.config import PipelineConfig, TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 from hostile_corpus import FILE_NAMES, Kind, PlacedLine, build_corpus, landing_files, placed_lines
 
 pytestmark = pytest.mark.slow
@@ -52,14 +51,11 @@ FATE_DDL = "kind string, file_name string, offset bigint, fate string, reasons a
 
 def hostile_config(root: Path) -> PipelineConfig:
     """One landing file per Bronze batch, one Bronze file per Silver / Gold batch."""
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"hostile_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-            "trigger": {"max_files_per_batch": 1},
-        }
+    return pipeline_config(
+        root,
+        "hostile",
+        source={"kind": "files", "max_files_per_trigger": 1},
+        trigger={"max_files_per_batch": 1},
     )
 
 

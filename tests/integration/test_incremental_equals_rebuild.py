@@ -12,7 +12,6 @@ would leave a difference here."""
 from __future__ import annotations
 
 import random
-import uuid
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.provisioning import ensure_tables
 from ad_marketing_pipeline.runtime import Runtime, prepare_runtime
 from ad_marketing_pipeline.tables import BRONZE_EVENTS
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 LANDING_FILES = 5
 # Columns that say which batch stored a Silver or quarantine row, and when: they differ between
@@ -38,16 +37,13 @@ CHAIN = ["bronze", "silver", "gold", "attribution"]
 
 
 def config_for(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"rebuild_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-            # Each table-to-table batch reads one Delta file of the layer before: at least one
-            # batch per landing file in every layer.
-            "trigger": {"max_files_per_batch": 1},
-        }
+    return pipeline_config(
+        root,
+        "rebuild",
+        source={"kind": "files", "max_files_per_trigger": 1},
+        # Each table-to-table batch reads one Delta file of the layer before: at least one
+        # batch per landing file in every layer.
+        trigger={"max_files_per_batch": 1},
     )
 
 

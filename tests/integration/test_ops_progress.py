@@ -5,7 +5,6 @@ event time match what was sent, and `layer_status` summarizes them."""
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.config import TableKey
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.ops import layer_status
 from ad_marketing_pipeline.pipeline import run_layers
@@ -25,6 +24,7 @@ from ad_marketing_pipeline.tables import (
     STREAMING_PROGRESS_SCHEMA,
 )
 from events import click
+from helpers import pipeline_config
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,7 @@ FILE_MTIMES = [datetime(2024, 5, 1, 10, minute, tzinfo=UTC) for minute in (0, 10
 
 
 def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_path: Path) -> None:
-    config = PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"ops_{uuid.uuid4().hex[:8]}",
-            "paths": {"root": str(tmp_path)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-        }
-    )
+    config = pipeline_config(tmp_path, "ops", source={"kind": "files", "max_files_per_trigger": 1})
     landing = Path(config.landing_path)
     landing.mkdir(parents=True)
     lines_per_file = [3, 2, 4]
@@ -105,14 +98,7 @@ def test_every_batch_is_one_row_matching_what_was_sent(spark: SparkSession, tmp_
 def test_progress_rows_past_the_retention_are_pruned_when_a_run_starts(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"ops_{uuid.uuid4().hex[:8]}",
-            "paths": {"root": str(tmp_path)},
-            "ops": {"retention_days": 7},
-        }
-    )
+    config = pipeline_config(tmp_path, "ops", ops={"retention_days": 7})
     runtime = prepare_runtime(spark, config, environ={})
     ensure_tables(runtime, [OPS_STREAMING_PROGRESS, OPS_DATA_QUALITY])
     table = config.table(TableKey.OPS_STREAMING_PROGRESS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -21,6 +20,7 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import LAYERS, run_layers
 from ad_marketing_pipeline.report import ReportData, render_report, report_data, write_report
 from ad_marketing_pipeline.runtime import prepare_runtime
+from helpers import pipeline_config
 from report_rows import HOSTILE_ADVERTISER, HOSTILE_CAMPAIGN, sample_report_data
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -213,16 +213,13 @@ def pipeline_report(
         events=3_000, advertisers=5, days=5, seed=11, events_per_file=1_500
     )
     write_landing_files(settings, root / "landing")
-    config = PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"report_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            # One landing file per Bronze batch: two points per line in the operations chart.
-            # The later layers take one batch each (every batch of Gold and attribution costs
-            # tens of seconds on 2 cores).
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-        }
+    config = pipeline_config(
+        root,
+        "report",
+        # One landing file per Bronze batch: two points per line in the operations chart.
+        # The later layers take one batch each (every batch of Gold and attribution costs
+        # tens of seconds on 2 cores).
+        source={"kind": "files", "max_files_per_trigger": 1},
     )
     run_layers(prepare_runtime(spark, config, environ={}), list(LAYERS), StreamTrigger())
     page = write_report(spark, config, root / "report" / "report.html")

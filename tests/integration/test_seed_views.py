@@ -4,7 +4,6 @@ tables hold (gold_advertiser_spend, gold_serving_status), aggregated here indepe
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from ad_marketing_pipeline.devtools.generator import GeneratorSettings, write_la
 from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +25,7 @@ def config(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Pip
     """Bronze, serving, Silver and Gold over 1,500 generated events (with invalid and
     repeated lines and budget changes) of 5 advertisers over 40 days (two months)."""
     root = tmp_path_factory.mktemp("seed_views")
-    config = PipelineConfig.model_validate(
-        {"env": "test", "schema": f"seed_{uuid.uuid4().hex[:10]}", "paths": {"root": str(root)}}
-    )
+    config = pipeline_config(root, "seed")
     settings = GeneratorSettings(events=1_500, advertisers=5, days=40, seed=19)
     write_landing_files(settings, Path(config.landing_path))
     runtime = prepare_runtime(spark, config, environ={})

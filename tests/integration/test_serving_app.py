@@ -28,6 +28,7 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import LAYERS, run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
 from app_server import TestClock, call, running_app
+from helpers import pipeline_config
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -47,13 +48,8 @@ def run_pipeline(spark: SparkSession, config: PipelineConfig) -> None:
 def config(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
     """Every layer over 1,500 generated events of 5 advertisers over 20 days."""
     root = tmp_path_factory.mktemp("serving_app")
-    config = PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"app_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "app": {"refresh_seconds": 0.2, "dashboard_refresh_seconds": 1},
-        }
+    config = pipeline_config(
+        root, "app", app={"refresh_seconds": 0.2, "dashboard_refresh_seconds": 1}
     )
     settings = GeneratorSettings(events=1_500, advertisers=5, days=20, seed=23)
     write_landing_files(settings, Path(config.landing_path))

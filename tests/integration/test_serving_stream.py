@@ -4,7 +4,6 @@ micro-batches, read through gold_latest_serving_status; a replayed batch; a fore
 from __future__ import annotations
 
 import shutil
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,7 @@ from ad_marketing_pipeline.io import StreamTrigger
 from ad_marketing_pipeline.pipeline import run_layers
 from ad_marketing_pipeline.runtime import prepare_runtime
 from events import Event, budget, click, impression, jsonl
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 STATUS_DDL = (
     "advertiser string, advertiser_id string, latest_hour timestamp, latest_can_serve boolean, "
@@ -27,14 +26,7 @@ STATUS_DDL = (
 
 
 def serving_config(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"serving_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 1},
-        }
-    )
+    return pipeline_config(root, "serving", source={"kind": "files", "max_files_per_trigger": 1})
 
 
 def land(config: PipelineConfig, name: str, lines: list[Event | str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -21,7 +20,7 @@ from ad_marketing_pipeline.runtime import prepare_runtime
 from ad_marketing_pipeline.silver.stream import SILVER
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA
 from ad_marketing_pipeline.views import SILVER_EVENT_TYPE_VIEWS, event_type_view_columns
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 
 AN_HOUR_AGO = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
@@ -121,13 +120,8 @@ SECOND_OF_DUPLICATE = click("c-dup", amount=9.0).line()
 
 
 def corpus_config(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"corpus_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "quality": {"max_event_age_days": 365, "max_payload_bytes": 4_000},
-        }
+    return pipeline_config(
+        root, "corpus", quality={"max_event_age_days": 365, "max_payload_bytes": 4_000}
     )
 
 

@@ -28,7 +28,7 @@ from ad_marketing_pipeline.silver.stream import SILVER, quarantined_near, stored
 from ad_marketing_pipeline.streams import micro_batches
 from ad_marketing_pipeline.tables import BRONZE_SCHEMA, QUARANTINE_SCHEMA
 from events import append_to_silver, click, conversion
-from helpers import assert_frames_equal, kill_run_after_batches, write_conf
+from helpers import assert_frames_equal, kill_run_after_batches, pipeline_config, write_conf
 
 EXPECTED_CODE = {
     "not_json": "malformed_json",
@@ -52,14 +52,7 @@ SETTINGS = GeneratorSettings(
 
 
 def silver_config(root: Path) -> PipelineConfig:
-    return PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"silver_{uuid.uuid4().hex[:10]}",
-            "paths": {"root": str(root)},
-            "source": {"kind": "files", "max_files_per_trigger": 2},
-        }
-    )
+    return pipeline_config(root, "silver", source={"kind": "files", "max_files_per_trigger": 2})
 
 
 def run_once(spark: SparkSession, config: PipelineConfig) -> None:

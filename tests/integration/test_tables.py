@@ -3,7 +3,6 @@ stay, new columns are added, money sums widen and a table that is now pruned acc
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,22 +10,17 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.types import DecimalType
 
-from ad_marketing_pipeline.config import PipelineConfig, TableKey
+from ad_marketing_pipeline.config import TableKey
 from ad_marketing_pipeline.gold.tables import GOLD_ADVERTISER_SPEND
 from ad_marketing_pipeline.tables import OPS_STREAMING_PROGRESS, ensure_table
+from helpers import pipeline_config
 
 
 @pytest.mark.slow
 def test_a_table_of_an_earlier_version_is_evolved_and_keeps_its_rows(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    config = PipelineConfig.model_validate(
-        {
-            "env": "test",
-            "schema": f"tables_{uuid.uuid4().hex[:8]}",
-            "paths": {"root": str(tmp_path)},
-        }
-    )
+    config = pipeline_config(tmp_path, "tables")
     spark.sql(f"CREATE SCHEMA {config.namespace}")
     spend, progress = (
         config.table(TableKey.GOLD_ADVERTISER_SPEND),

@@ -4,14 +4,12 @@ of empty sections; and the report's aggregations on small frames."""
 from __future__ import annotations
 
 import re
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
 from plotly.offline import get_plotlyjs
 from pyspark.sql import SparkSession
 
-from ad_marketing_pipeline.config import PipelineConfig
 from ad_marketing_pipeline.report import CHART_IDS, ReportData, render_report, report_data
 from ad_marketing_pipeline.report.aggregations import (
     campaign_totals,
@@ -20,7 +18,7 @@ from ad_marketing_pipeline.report.aggregations import (
     top_spenders,
 )
 from ad_marketing_pipeline.report.render import NO_STREAMING_PROGRESS
-from helpers import assert_frames_equal
+from helpers import assert_frames_equal, pipeline_config
 from report_rows import HOSTILE_ADVERTISER, HOSTILE_CAMPAIGN, sample_report_data
 
 EXPECTED_CHART_IDS = (
@@ -119,9 +117,7 @@ def test_a_pipeline_that_has_not_run_gives_a_note_per_section() -> None:
 
 
 def test_report_data_of_a_schema_without_tables_is_empty(spark: SparkSession) -> None:
-    config = PipelineConfig.model_validate(
-        {"env": "test", "schema": f"report_{uuid.uuid4().hex[:10]}"}
-    )
+    config = pipeline_config(None, "report")
     data = report_data(spark, config)
 
     assert data == ReportData(
